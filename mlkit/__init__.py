@@ -1,0 +1,27 @@
+"""mlkit: the helper package of the course kit (take a scikit-learn model to production).
+
+Notebooks import plumbing from here; what a lesson teaches stays visible in its cells.
+"""
+
+from mlkit.settings import quick_mode, scratch_dir
+
+__version__ = "0.1.0"
+
+__all__ = ["__version__", "quick_mode", "scratch_dir", "doctor", "check"]
+
+
+def doctor(*, require_docker: bool = False) -> bool:
+    """Check this machine for the course (module 00); print one line per check.
+
+    Returns True when everything required is there.
+    """
+    from mlkit.doctor import run_doctor
+
+    return run_doctor(require_docker=require_docker)
+
+
+def check(question: str) -> bool:
+    """Run the public self-check of a lab question and print pass/fail with a hint."""
+    from mlkit.grading.selfcheck import check as _check
+
+    return _check(question)
