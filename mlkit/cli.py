@@ -11,6 +11,11 @@ app = typer.Typer(
 )
 
 
+@app.callback()
+def main() -> None:
+    """mlkit: check your machine, generate labs from solutions, grade submissions."""
+
+
 @app.command()
 def doctor(
     require_docker: bool = typer.Option(

@@ -1,0 +1,237 @@
+"""The course data set: seeded synthetic customer-churn data, with drift of known kind and size.
+
+Introduced in module 00 and used by every module. No downloads: the data are generated,
+so the same seed always gives the same rows, and every drift exercise (module 06) has a
+ground truth because the drift is injected on purpose:
+
+- `inject_covariate_shift`: the inputs move, the rule that maps inputs to churn stays;
+- `inject_prior_shift`: the share of churners changes, each class looks the same;
+- `inject_concept_drift`: the inputs stay, the rule that maps them to churn changes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import numpy as np
+import pandas as pd
+
+NUMERIC_FEATURES: list[str] = [
+    "age",
+    "income",
+    "tenure_months",
+    "monthly_spend",
+    "support_calls",
+    "last_login_days",
+]
+CATEGORICAL_FEATURES: list[str] = ["plan", "region", "device"]
+FEATURES: list[str] = NUMERIC_FEATURES + CATEGORICAL_FEATURES
+TARGET = "churned"
+
+CATEGORIES: dict[str, list[str]] = {
+    "plan": ["basic", "standard", "premium"],
+    "region": ["north", "south", "east", "west"],
+    "device": ["mobile", "desktop", "tablet"],
+}
+_CATEGORY_PROBS: dict[str, list[float]] = {
+    "plan": [0.5, 0.35, 0.15],
+    "region": [0.3, 0.25, 0.25, 0.2],
+    "device": [0.55, 0.35, 0.10],
+}
+
+# The churn rule: log-odds = intercept + sum(weight * standardised feature) + plan effect.
+# `concept_drift` interpolates from the first rule to the second.
+_RULES: dict[str, dict[str, float]] = {
+    "reference": {
+        "intercept": -1.45,
+        "support_calls": 0.9,
+        "last_login_days": 0.8,
+        "tenure_months": -0.9,
+        "monthly_spend": 0.3,
+        "age": -0.2,
+        "plan_basic": 0.6,
+        "plan_premium": -0.6,
+    },
+    "drifted": {
+        "intercept": -1.45,
+        "support_calls": -0.4,
+        "last_login_days": 0.1,
+        "tenure_months": 0.6,
+        "monthly_spend": 1.2,
+        "age": 0.5,
+        "plan_basic": -0.6,
+        "plan_premium": 0.8,
+    },
+}
+# Fixed standardisation constants so the rule does not depend on the sample drawn.
+_SCALE = {
+    "support_calls": (1.6, 1.3),
+    "last_login_days": (12.0, 12.0),
+    "tenure_months": (30.0, 25.0),
+    "monthly_spend": (60.0, 30.0),
+    "age": (42.0, 13.0),
+}
+
+
+def _check_positive_int(name: str, value: int) -> None:
+    if isinstance(value, bool) or not isinstance(value, int | np.integer) or value <= 0:
+        raise ValueError(f"{name} must be a positive whole number, got {value!r}.")
+
+
+def _check_fraction(name: str, value: float, low: float = 0.0, high: float = 1.0) -> None:
+    if not isinstance(value, int | float) or not (low <= float(value) <= high):
+        raise ValueError(f"{name} must be a number between {low} and {high}, got {value!r}.")
+
+
+def _check_frame(df: pd.DataFrame, columns: Iterable[str]) -> None:
+    if not isinstance(df, pd.DataFrame):
+        raise TypeError(f"df must be a pandas DataFrame from make_dataset(), got {type(df)}.")
+    missing = [c for c in columns if c not in df.columns]
+    if missing:
+        raise ValueError(
+            f"df is missing the column(s) {missing}; expected the columns of make_dataset(): "
+            f"{FEATURES + [TARGET]}."
+        )
+
+
+def churn_probability(df: pd.DataFrame, concept: float = 0.0) -> np.ndarray:
+    """The true probability of churn for each row under the data's rule.
+
+    `concept` = 0 is the rule of `make_dataset`; 1 is the fully drifted rule of
+    `inject_concept_drift`; values between blend the two. Knowing the truth lets a
+    lesson compare a model with the best possible one.
+    """
+    _check_frame(df, FEATURES)
+    _check_fraction("concept", concept)
+    ref, new = _RULES["reference"], _RULES["drifted"]
+    rule = {k: (1 - concept) * ref[k] + concept * new[k] for k in ref}
+    logit = np.full(len(df), rule["intercept"], dtype=float)
+    for col, (mean, std) in _SCALE.items():
+        logit += rule[col] * (df[col].to_numpy(dtype=float) - mean) / std
+    plan = df["plan"].astype(str).to_numpy()
+    logit += rule["plan_basic"] * (plan == "basic") + rule["plan_premium"] * (plan == "premium")
+    return 1.0 / (1.0 + np.exp(-logit))
+
+
+def _draw_features(n_rows: int, rng: np.random.Generator) -> pd.DataFrame:
+    cats = {
+        name: rng.choice(CATEGORIES[name], size=n_rows, p=_CATEGORY_PROBS[name])
+        for name in CATEGORICAL_FEATURES
+    }
+    plan_level = pd.Series(cats["plan"]).map({"basic": 0, "standard": 1, "premium": 2}).to_numpy()
+    age = np.clip(rng.normal(42, 13, n_rows), 18, 90).round()
+    income = np.round(rng.lognormal(np.log(48_000) + 0.004 * (age - 42), 0.45), -2)
+    tenure = np.clip(rng.exponential(30, n_rows), 1, 120).round()
+    spend = np.round(25 + 22 * plan_level + 0.0002 * income + rng.gamma(2.0, 6.0, n_rows), 2)
+    support = rng.poisson(1.2 + 0.4 * (plan_level == 0) + 0.01 * np.maximum(0, 24 - tenure))
+    last_login = np.clip(rng.exponential(10, n_rows), 0, 180).round()
+    return pd.DataFrame(
+        {
+            "age": age.astype(int),
+            "income": income,
+            "tenure_months": tenure.astype(int),
+            "monthly_spend": spend,
+            "support_calls": support.astype(int),
+            "last_login_days": last_login.astype(int),
+            **{name: pd.Categorical(cats[name], categories=CATEGORIES[name]) for name in cats},
+        }
+    )
+
+
+def _draw_labels(df: pd.DataFrame, concept: float, rng: np.random.Generator) -> np.ndarray:
+    return (rng.random(len(df)) < churn_probability(df, concept)).astype(int)
+
+
+def make_dataset(n_rows: int = 5000, seed: int = 42) -> pd.DataFrame:
+    """A seeded churn data set: 6 numeric and 3 categorical features and the target `churned`.
+
+    About a quarter of customers churn; support calls, days since last login, short
+    tenure and the basic plan raise the odds. Same seed, same rows.
+    """
+    _check_positive_int("n_rows", n_rows)
+    rng = np.random.default_rng(seed)
+    df = _draw_features(n_rows, rng)
+    df[TARGET] = _draw_labels(df, 0.0, rng)
+    return df
+
+
+def split(
+    df: pd.DataFrame, test_size: float = 0.25, seed: int = 42
+) -> tuple[pd.DataFrame, pd.DataFrame, pd.Series, pd.Series]:
+    """Split into X_train, X_test, y_train, y_test, stratified on the target."""
+    from sklearn.model_selection import train_test_split
+
+    _check_frame(df, FEATURES + [TARGET])
+    _check_fraction("test_size", test_size, 0.01, 0.99)
+    return train_test_split(
+        df[FEATURES], df[TARGET], test_size=test_size, random_state=seed, stratify=df[TARGET]
+    )
+
+
+def inject_covariate_shift(
+    df: pd.DataFrame, features: Iterable[str], size: float = 0.5, seed: int = 0
+) -> pd.DataFrame:
+    """Move the named inputs and relabel under the unchanged rule (module 06).
+
+    A numeric feature moves by `size` of its standard deviation (negative moves down;
+    counts and ages stay whole and non-negative). A categorical feature gives a
+    share `size` (0 to 1) of its rows to its rarest category.
+    """
+    features = [features] if isinstance(features, str) else list(features)
+    _check_frame(df, FEATURES + [TARGET])
+    unknown = [f for f in features if f not in FEATURES]
+    if not features or unknown:
+        raise ValueError(f"features must name some of {FEATURES}, got {features!r}.")
+    if not isinstance(size, int | float):
+        raise ValueError(f"size must be a number, got {size!r}.")
+    rng = np.random.default_rng(seed)
+    out = df.copy()
+    for name in features:
+        if name in NUMERIC_FEATURES:
+            col = df[name].astype(float)
+            moved = col + size * col.std()
+            if pd.api.types.is_integer_dtype(df[name]):
+                moved = moved.round().clip(lower=0).astype(df[name].dtype)
+            out[name] = moved
+        else:
+            _check_fraction("size (for a categorical feature)", size)
+            rarest = df[name].value_counts().idxmin()
+            hit = rng.random(len(df)) < size
+            out.loc[hit, name] = rarest
+    out[TARGET] = _draw_labels(out, 0.0, rng)
+    return out
+
+
+def inject_prior_shift(df: pd.DataFrame, positive_rate: float, seed: int = 0) -> pd.DataFrame:
+    """Resample rows (same count) so that a share `positive_rate` churns (module 06).
+
+    Each class keeps its own look: only how often each class occurs changes.
+    """
+    _check_frame(df, FEATURES + [TARGET])
+    _check_fraction("positive_rate", positive_rate)
+    rng = np.random.default_rng(seed)
+    pos = np.flatnonzero(df[TARGET].to_numpy() == 1)
+    neg = np.flatnonzero(df[TARGET].to_numpy() == 0)
+    n_pos = int(round(positive_rate * len(df)))
+    if (n_pos and not len(pos)) or (len(df) - n_pos and not len(neg)):
+        raise ValueError("df needs rows of both classes to shift the churn rate.")
+    rows = np.concatenate(
+        [rng.choice(pos, n_pos, replace=True), rng.choice(neg, len(df) - n_pos, replace=True)]
+    )
+    rng.shuffle(rows)
+    return df.iloc[rows].reset_index(drop=True)
+
+
+def inject_concept_drift(df: pd.DataFrame, strength: float = 1.0, seed: int = 0) -> pd.DataFrame:
+    """Keep the inputs and relabel under a changed rule (module 06).
+
+    `strength` 0 keeps the original rule, 1 uses the fully drifted one (long-tenure,
+    high-spend premium customers now churn). A model trained before the drift
+    loses accuracy while every input distribution stays the same.
+    """
+    _check_frame(df, FEATURES + [TARGET])
+    _check_fraction("strength", strength)
+    rng = np.random.default_rng(seed)
+    out = df.copy()
+    out[TARGET] = _draw_labels(out, float(strength), rng)
+    return out

@@ -1,0 +1,192 @@
+"""`mlkit doctor`: is this machine ready for the course? (module 00)
+
+Each check returns a `Check`: a name, pass/fail, whether it is required, what was
+found and, on failure, what to do. `run_doctor` prints one line per check and a
+summary, and returns False only when something required is missing. Docker is
+optional for learners (lessons that need it say what they skipped) and required in CI.
+"""
+
+from __future__ import annotations
+
+import importlib.metadata as md
+import shutil
+import socket
+import subprocess
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from packaging.requirements import Requirement
+
+from mlkit.settings import quick_mode, scratch_dir
+
+MIN_PYTHON = (3, 11)
+MIN_FREE_DISK_GB = 2.0
+
+
+@dataclass(frozen=True)
+class Check:
+    """The outcome of one doctor check."""
+
+    name: str
+    ok: bool
+    detail: str
+    required: bool = True
+    fix: str = ""
+
+    def line(self) -> str:
+        """One printable line: status, name, what was found, and the fix on failure."""
+        status = "PASS" if self.ok else ("FAIL" if self.required else "WARN")
+        text = f"{status:<5} {self.name:<16} {self.detail}"
+        if not self.ok and self.fix:
+            text += f"\n      -> {self.fix}"
+        return text
+
+
+def check_python() -> Check:
+    """The interpreter is new enough."""
+    version = ".".join(map(str, sys.version_info[:3]))
+    ok = sys.version_info[:2] >= MIN_PYTHON
+    need = ".".join(map(str, MIN_PYTHON))
+    return Check(
+        "python",
+        ok,
+        f"{version} (needs >= {need})",
+        fix=f"Install Python {need} and rerun `make setup` (or use environment.yml with conda).",
+    )
+
+
+def pinned_requirements(include_dev: bool = False) -> list[Requirement]:
+    """The requirements pinned in mlkit's package metadata (pyproject.toml)."""
+    reqs = [Requirement(r) for r in (md.requires("mlkit") or [])]
+    return [r for r in reqs if include_dev or r.marker is None]
+
+
+def check_pins() -> Check:
+    """Every pinned runtime package is installed at its pinned version."""
+    wrong: list[str] = []
+    reqs = pinned_requirements()
+    for req in reqs:
+        try:
+            found = md.version(req.name)
+        except md.PackageNotFoundError:
+            wrong.append(f"{req.name} missing (want {req.specifier})")
+            continue
+        if not req.specifier.contains(found, prereleases=True):
+            wrong.append(f"{req.name} {found} (want {req.specifier})")
+    detail = f"{len(reqs)} pinned packages match" if not wrong else "; ".join(wrong[:5])
+    if len(wrong) > 5:
+        detail += f"; and {len(wrong) - 5} more"
+    return Check(
+        "packages",
+        not wrong,
+        detail,
+        fix="Run `make setup` (or `pip install -e '.[dev]'` in the course environment).",
+    )
+
+
+def check_kernel() -> Check:
+    """A Jupyter kernel named python3 exists and its Python can import mlkit."""
+    from jupyter_client.kernelspec import KernelSpecManager, NoSuchKernel
+
+    fix = "Run `python -m ipykernel install --sys-prefix` inside the course environment."
+    try:
+        spec = KernelSpecManager().get_kernel_spec("python3")
+    except NoSuchKernel:
+        return Check("jupyter kernel", False, "no kernel named python3", fix=fix)
+    python = spec.argv[0] if spec.argv else ""
+    if python in {"python", "python3", "{python}"}:
+        python = sys.executable
+    try:
+        probe = subprocess.run(
+            [python, "-c", "import mlkit"], capture_output=True, text=True, timeout=60
+        )
+    except (OSError, subprocess.TimeoutExpired) as err:
+        return Check("jupyter kernel", False, f"kernel python {python!r} fails: {err}", fix=fix)
+    if probe.returncode != 0:
+        return Check(
+            "jupyter kernel", False, f"kernel python {python} cannot import mlkit", fix=fix
+        )
+    return Check("jupyter kernel", True, f"python3 -> {spec.display_name}")
+
+
+def check_docker(required: bool = False) -> Check:
+    """A Docker engine answers (not just the client being installed)."""
+    fix = (
+        "Start a Docker engine (see README, 'Docker'); container lessons build the bento "
+        "and show its Dockerfile without one."
+    )
+    if shutil.which("docker") is None:
+        return Check("docker", False, "no docker client on PATH", required, fix)
+    try:
+        info = subprocess.run(
+            ["docker", "info", "--format", "{{.ServerVersion}}"],
+            capture_output=True,
+            text=True,
+            timeout=15,
+        )
+    except subprocess.TimeoutExpired:
+        return Check("docker", False, "engine did not answer within 15 s", required, fix)
+    if info.returncode != 0 or not info.stdout.strip():
+        return Check("docker", False, "client present, engine not answering", required, fix)
+    return Check("docker", True, f"engine {info.stdout.strip()} answers", required)
+
+
+def check_free_port() -> Check:
+    """A TCP port can be opened on 127.0.0.1 (services and JupyterLab need one)."""
+    try:
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+            sock.bind(("127.0.0.1", 0))
+            port = sock.getsockname()[1]
+    except OSError as err:
+        return Check("free port", False, f"cannot bind 127.0.0.1: {err}", fix="Check loopback.")
+    return Check("free port", True, f"127.0.0.1:{port} is free")
+
+
+def check_disk() -> Check:
+    """Enough free disk where the kit writes its scratch files, bentos and images."""
+    path = scratch_dir()
+    free_gb = shutil.disk_usage(path).free / 1e9
+    return Check(
+        "disk space",
+        free_gb >= MIN_FREE_DISK_GB,
+        f"{free_gb:.1f} GB free for the scratch folder (needs >= {MIN_FREE_DISK_GB:.0f} GB)",
+        fix="Free some disk, or point MLKIT_SCRATCH at a folder on a larger disk.",
+    )
+
+
+def run_checks(require_docker: bool = False) -> list[Check]:
+    """Run every check and return the results in a fixed order."""
+    checks: list[Callable[[], Check]] = [
+        check_python,
+        check_pins,
+        check_kernel,
+        lambda: check_docker(required=require_docker),
+        check_free_port,
+        check_disk,
+    ]
+    return [fn() for fn in checks]
+
+
+def summary(results: list[Check]) -> str:
+    """The closing line: whether every required check passed."""
+    failed = [c.name for c in results if c.required and not c.ok]
+    warned = [c.name for c in results if not c.required and not c.ok]
+    text = (
+        "mlkit doctor: all required checks passed"
+        if not failed
+        else f"mlkit doctor: {len(failed)} required check(s) failed: {', '.join(failed)}"
+    )
+    if warned:
+        text += f" (optional, not available: {', '.join(warned)})"
+    return text
+
+
+def run_doctor(require_docker: bool = False) -> bool:
+    """Print one line per check and a summary; True when every required check passed."""
+    results = run_checks(require_docker=require_docker)
+    for result in results:
+        print(result.line())
+    print(f"INFO  {'quick mode':<16} {'on (MLKIT_QUICK)' if quick_mode() else 'off'}")
+    print(summary(results))
+    return all(c.ok for c in results if c.required)

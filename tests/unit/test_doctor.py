@@ -1,0 +1,54 @@
+"""mlkit doctor: one line per check, exit code only for required failures."""
+
+import subprocess
+import sys
+
+import pytest
+
+from mlkit import doctor
+
+
+def test_all_checks_report_and_pass_on_a_set_up_machine(capsys):
+    ok = doctor.run_doctor()
+    out = capsys.readouterr().out.splitlines()
+    assert ok is True
+    names = {"python", "packages", "jupyter kernel", "docker", "free port", "disk space"}
+    for name in names:
+        assert any(line.split()[1:] and name in line for line in out), name
+    assert out[-1].startswith("mlkit doctor: all required checks passed")
+
+
+def test_a_wrong_pin_fails_and_says_what_to_do(monkeypatch):
+    monkeypatch.setattr(doctor.md, "version", lambda name: "0.0.1")
+    result = doctor.check_pins()
+    assert not result.ok and result.required
+    assert "(want ==" in result.detail
+    assert "make setup" in result.line()
+
+
+def test_missing_docker_is_optional_unless_required(monkeypatch):
+    monkeypatch.setenv("PATH", "/nonexistent")
+    assert doctor.check_docker().required is False
+    assert doctor.check_docker().ok is False
+    forced = doctor.check_docker(required=True)
+    assert forced.required and forced.line().startswith("FAIL")
+
+
+def test_exit_code_is_nonzero_only_for_required_failures(monkeypatch):
+    monkeypatch.setattr(doctor, "MIN_PYTHON", (99, 0))
+    results = doctor.run_checks()
+    assert "1 required check(s) failed: python" in doctor.summary(results)
+
+
+def test_docker_required_fails_cli_without_engine(tmp_path):
+    env = {"PATH": "/nonexistent", "HOME": str(tmp_path), "MLKIT_SCRATCH": str(tmp_path)}
+    cmd = [sys.executable, "-m", "mlkit.cli", "doctor", "--require-docker"]
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=120)
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    assert "FAIL  docker" in proc.stdout
+
+
+@pytest.mark.parametrize("include_dev", [False, True])
+def test_pins_are_exact(include_dev):
+    for req in doctor.pinned_requirements(include_dev=include_dev):
+        assert str(req.specifier).startswith("=="), req
