@@ -1,0 +1,43 @@
+# mlkit: two commands for a newcomer.
+#   make lab    set everything up and open JupyterLab on course/
+#   make test   set everything up and run the whole test suite
+# CI runs `bash .ci/run`, which installs the system packages (Docker, debootstrap,
+# Chromium), starts the Docker engine, builds the local base image and calls `make test`.
+
+PYTHON ?= python3.11
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.mlkit-installed
+LAB_PORT ?= 8888
+ROOT_FLAG := $(if $(filter 0,$(shell id -u)),--allow-root,)
+PYTEST_ARGS ?=
+
+.PHONY: setup lab test lint assign clean-scratch
+
+setup: $(STAMP)
+
+$(STAMP): pyproject.toml
+	@$(PYTHON) -c 'import sys; assert sys.version_info[:2] >= (3, 11), "mlkit needs Python >= 3.11; set PYTHON=/path/to/python3.11"'
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(BIN)/python -m ipykernel install --sys-prefix --name python3 --display-name "Python 3 (mlkit)"
+	touch $(STAMP)
+
+lab: setup
+	$(BIN)/jupyter lab --ServerApp.root_dir=course --ip=127.0.0.1 --port=$(LAB_PORT) --no-browser $(ROOT_FLAG)
+
+lint: setup
+	$(BIN)/ruff check mlkit tests bench
+	$(BIN)/ruff format --check mlkit tests bench
+
+test: setup lint
+	$(BIN)/mlkit assign --check
+	MLKIT_QUICK=1 $(BIN)/pytest tests course solutions --nbval-lax --nbval-current-env \
+		--nbval-cell-timeout=600 -p no:cacheprovider $(PYTEST_ARGS)
+
+assign: setup
+	$(BIN)/mlkit assign
+
+clean-scratch:
+	rm -rf .scratch
