@@ -1,0 +1,416 @@
+"""Build a bento, turn it into a container image, run it, measure it (module 03).
+
+Docker is optional on a learner's laptop: without an engine, `containerize_service`
+still builds the bento, points at the Dockerfile BentoML wrote, and says what it
+skipped. Every container runs with `--network host` and listens on 127.0.0.1 only.
+The base image comes from `MLKIT_BASE_IMAGE` when set (for machines that cannot
+pull BentoML's default `python:3.x-slim`; see `.ci/build-base-image.sh`).
+"""
+
+from __future__ import annotations
+
+import atexit
+import os
+import re
+import shutil
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from types import TracebackType
+
+import yaml
+
+from mlkit.ports import LOCALHOST, free_port, is_listening, wait_for_http
+from mlkit.serving import bentoml_env, tail_lines
+from mlkit.settings import bentoml_home, scratch_dir
+
+BASE_IMAGE_ENV = "MLKIT_BASE_IMAGE"
+_SERVICE_REF = re.compile(r"[\w./-]+(\.py)?:[A-Za-z_]\w*")
+_BENTO_TAG_LINE = re.compile(r"__tag__:(\S+)")
+_LAYER_LINE = re.compile(r" ---> ([0-9a-f]{12})$", re.MULTILINE)
+
+
+class DockerUnavailableError(RuntimeError):
+    """No Docker engine answers, so an image cannot be built or run."""
+
+
+class BuildError(RuntimeError):
+    """`bentoml build` or `bentoml containerize` failed; the message shows its log's end.
+
+    Attributes: `step` ('bentoml build' or 'bentoml containerize'), `log_path`, `log_tail`.
+    """
+
+    def __init__(self, step: str, detail: str, log_path: Path, log_tail: str) -> None:
+        self.step = step
+        self.log_path = log_path
+        self.log_tail = log_tail
+        shown = "\n".join("    " + line for line in log_tail.splitlines()) or "    (log is empty)"
+        super().__init__(
+            f"{step} failed: {detail}.\nLast lines of its log ({log_path}):\n{shown}\n"
+            "Fix the problem the log names (a missing package, a wrong service name, an "
+            "unreachable package index or base image), then run the step again."
+        )
+
+
+class ContainerStartError(RuntimeError):
+    """A container did not become ready; the message shows the end of `docker logs`."""
+
+    def __init__(self, image: str, reason: str, log_tail: str) -> None:
+        self.image = image
+        self.reason = reason
+        self.log_tail = log_tail
+        shown = "\n".join("    " + line for line in log_tail.splitlines()) or "    (no output)"
+        super().__init__(
+            f"The container of {image} did not start: {reason}.\n"
+            f"Last lines of `docker logs`:\n{shown}\n"
+            "Fix the error the log shows (often the service itself: serve it with "
+            "mlkit.serving.serve_in_background first), rebuild the image and run it again."
+        )
+
+
+def _docker(*args: str, timeout: float = 60.0) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        ["docker", *args], capture_output=True, text=True, timeout=timeout, check=False
+    )
+
+
+def docker_problem(timeout: float = 15.0) -> str | None:
+    """Why no Docker engine can be used here, or None when one answers `docker info`."""
+    if shutil.which("docker") is None:
+        return "the `docker` command is not installed"
+    try:
+        result = _docker("info", "--format", "{{.ServerVersion}}", timeout=timeout)
+    except subprocess.TimeoutExpired:
+        return f"`docker info` did not answer within {timeout:.0f} s"
+    if result.returncode != 0 or not result.stdout.strip():
+        said = (result.stderr.strip().splitlines() or ["no output"])[-1]
+        return f"no Docker engine answers `docker info` ({said})"
+    return None
+
+
+def docker_available() -> bool:
+    """True when a Docker engine answers (not just when the client is installed)."""
+    return docker_problem() is None
+
+
+def _require_docker() -> None:
+    problem = docker_problem()
+    if problem is not None:
+        raise DockerUnavailableError(
+            f"{problem}. Start a Docker engine (Docker Desktop, or `sudo dockerd`; in this "
+            "kit `.ci/start-dockerd.sh`) and try again."
+        )
+
+
+@dataclass(frozen=True)
+class BuiltBento:
+    """A bento in the kit's BentoML store."""
+
+    tag: str
+    path: Path
+
+    @property
+    def dockerfile(self) -> Path:
+        """The Dockerfile BentoML generated for this bento (what containerize builds)."""
+        return self.path / "env" / "docker" / "Dockerfile"
+
+
+def _build_config(
+    service_dir: Path, service: str | None, packages: list[str] | None, base_image: str | None
+) -> dict:
+    bentofile = service_dir / "bentofile.yaml"
+    config = yaml.safe_load(bentofile.read_text()) if bentofile.is_file() else {}
+    if service is not None:
+        if not _SERVICE_REF.fullmatch(service):
+            raise ValueError(
+                f"service: got {service!r}, expected 'file.py:ClassName' (e.g. 'service.py:Iris')."
+            )
+        config["service"] = service
+    if "service" not in config:
+        raise ValueError(
+            f"service: got None and {service_dir} has no bentofile.yaml naming one; "
+            "expected 'file.py:ClassName' (e.g. 'service.py:Iris')."
+        )
+    python = config.setdefault("python", {})
+    if packages is not None:
+        python["packages"] = list(packages)
+    # Pins come from the caller; locking would re-resolve every dependency at build time.
+    python.setdefault("lock_packages", False)
+    if base_image:
+        config.setdefault("docker", {})["base_image"] = base_image
+    return config
+
+
+def build_bento(
+    service_dir: str | os.PathLike[str],
+    service: str | None = None,
+    *,
+    packages: list[str] | None = None,
+    base_image: str | None = None,
+    log_dir: str | os.PathLike[str] | None = None,
+) -> BuiltBento:
+    """Build a bento from the service in `service_dir` (`bentoml build`), in the kit's store.
+
+    `service` is 'file.py:ClassName'; `packages` are pinned pip requirements; both
+    override a `bentofile.yaml` in `service_dir`, if there is one. The base image is
+    `base_image`, else `$MLKIT_BASE_IMAGE`, else BentoML's default. Raises `BuildError`
+    with the end of the build log on failure. Introduced in module 03.
+    """
+    folder = Path(service_dir).expanduser().resolve()
+    if not folder.is_dir():
+        raise FileNotFoundError(
+            f"service_dir: no folder at '{folder}'. Expected the folder that holds the "
+            "service file (and optionally a bentofile.yaml)."
+        )
+    chosen_base = base_image or os.environ.get(BASE_IMAGE_ENV) or None
+    config = _build_config(folder, service, packages, chosen_base)
+    work = Path(log_dir) if log_dir is not None else scratch_dir("bentos")
+    work.mkdir(parents=True, exist_ok=True)
+    bentofile = work / f"{folder.name}.bentofile.yaml"
+    bentofile.write_text(yaml.safe_dump(config, sort_keys=False))
+    log_path = work / f"{folder.name}.build.log"
+    command = [sys.executable, "-m", "bentoml", "build", str(folder), "-f", str(bentofile)]
+    command += ["--output", "tag"]
+    with log_path.open("w") as log:
+        result = subprocess.run(
+            command,
+            cwd=folder,
+            env=bentoml_env(),
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            check=False,
+        )
+    found = _BENTO_TAG_LINE.search(log_path.read_text(errors="replace"))
+    if result.returncode != 0 or found is None:
+        detail = f"exit code {result.returncode}, config {bentofile}"
+        raise BuildError("bentoml build", detail, log_path, tail_lines(log_path, 25))
+    tag = found.group(1)
+    name, version = tag.split(":")
+    return BuiltBento(tag=tag, path=bentoml_home() / "bentos" / name / version)
+
+
+@dataclass(frozen=True)
+class ContainerImage:
+    """A container image built from a bento, with its size and build time."""
+
+    tag: str
+    size_bytes: int
+    build_seconds: float
+    log_path: Path
+
+    @property
+    def size_mb(self) -> float:
+        """Image size in megabytes (10**6 bytes, as `docker images` counts)."""
+        return self.size_bytes / 1e6
+
+
+def image_size(image: str) -> int:
+    """Size in bytes of a local image, as `docker image inspect` reports it."""
+    result = _docker("image", "inspect", "--format", "{{.Size}}", image)
+    if result.returncode != 0:
+        raise ValueError(f"image: no local image {image!r} ({result.stderr.strip()}).")
+    return int(result.stdout.strip())
+
+
+def containerize(
+    bento: BuiltBento,
+    *,
+    image_tag: str | None = None,
+    timeout: float = 1800.0,
+    log_dir: str | os.PathLike[str] | None = None,
+) -> ContainerImage:
+    """Build the container image of a bento (`bentoml containerize`) and measure it.
+
+    Uses the classic builder (`DOCKER_BUILDKIT=0`) with `--network host`, so the
+    build reaches the package index without a Docker bridge. The image tag defaults
+    to the bento tag. Raises `DockerUnavailableError` without an engine and
+    `BuildError` (with the end of the build log) when the build fails.
+    Introduced in module 03.
+    """
+    if not isinstance(bento, BuiltBento):
+        raise TypeError(
+            f"bento: got {type(bento).__name__}, expected the BuiltBento that build_bento returns."
+        )
+    _require_docker()
+    tag = (image_tag or bento.tag).lower()
+    folder = Path(log_dir) if log_dir is not None else scratch_dir("bentos")
+    folder.mkdir(parents=True, exist_ok=True)
+    log_path = folder / f"{tag.replace(':', '-').replace('/', '-')}.containerize.log"
+    command = [sys.executable, "-m", "bentoml", "containerize", bento.tag, "--backend", "docker"]
+    command += ["--image-tag", tag, "--opt", "network=host", "--opt", "force-rm"]
+    started = time.monotonic()
+    with log_path.open("w") as log:
+        try:
+            result = subprocess.run(
+                command,
+                env=bentoml_env({"DOCKER_BUILDKIT": "0"}),
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                timeout=timeout,
+                check=False,
+            )
+            detail = f"exit code {result.returncode}"
+        except subprocess.TimeoutExpired:
+            detail = f"no result within {timeout:.0f} s"
+    seconds = time.monotonic() - started
+    # Judge by the image, not the exit code: bentoml.container.build logs a failed
+    # docker build and returns None instead of raising.
+    if _docker("image", "inspect", tag).returncode != 0:
+        _remove_untagged_layer(log_path.read_text(errors="replace"))
+        detail = f"{detail}, and no image {tag!r} was made"
+        raise BuildError("bentoml containerize", detail, log_path, tail_lines(log_path, 25))
+    return ContainerImage(tag, image_size(tag), seconds, log_path)
+
+
+def _remove_untagged_layer(build_log: str) -> None:
+    """Delete the last layer a failed classic `docker build` committed (its log prints
+    ` ---> <id>` per step), with its untagged parents; tagged images are left alone."""
+    layers = _LAYER_LINE.findall(build_log)
+    if (
+        layers
+        and _docker("image", "inspect", "--format", "{{len .RepoTags}}", layers[-1]).stdout.strip()
+        == "0"
+    ):
+        _docker("image", "rm", layers[-1])
+
+
+def remove_image(image: str) -> None:
+    """Delete a local image (no error when it is already gone)."""
+    _docker("image", "rm", "--force", image)
+
+
+class RunningContainer:
+    """A bento container started by `run_container`; stop it with `.stop()` or `with`."""
+
+    def __init__(self, name: str, image: str, port: int) -> None:
+        self.name = name
+        self.image = image
+        self.port = port
+        self.cold_start_seconds: float | None = None
+        atexit.register(self.stop)
+
+    @property
+    def url(self) -> str:
+        """Base URL of the service in the container, e.g. http://127.0.0.1:41234."""
+        return f"http://{LOCALHOST}:{self.port}"
+
+    def is_running(self) -> bool:
+        """True while Docker reports the container running."""
+        result = _docker("inspect", "--format", "{{.State.Running}}", self.name)
+        return result.stdout.strip() == "true"
+
+    def logs(self, n: int = 20) -> str:
+        """The last n lines of the container's output."""
+        result = _docker("logs", "--tail", str(n), self.name)
+        return (result.stdout + result.stderr).strip()
+
+    def stop(self, grace: int = 10) -> None:
+        """Stop the container (SIGTERM, SIGKILL after `grace` s) and remove it."""
+        atexit.unregister(self.stop)
+        _docker("stop", "--time", str(grace), self.name, timeout=grace + 30)
+        _docker("rm", "--force", self.name)
+
+    def __enter__(self) -> RunningContainer:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+    def __repr__(self) -> str:
+        return f"<RunningContainer {self.name} of {self.image} at {self.url}>"
+
+
+def run_container(
+    image: str,
+    *,
+    port: int | None = None,
+    timeout: float = 120.0,
+    env: dict[str, str] | None = None,
+) -> RunningContainer:
+    """Run a bento image with `--network host`, serving on 127.0.0.1:`port`, until ready.
+
+    `cold_start_seconds` on the result is the time from `docker run` to the first
+    2xx from `/readyz`. Raises `ContainerStartError` with the end of `docker logs`
+    when the container exits or is not ready within `timeout` s. Introduced in module 03.
+    """
+    _require_docker()
+    if port is not None and is_listening(port):
+        raise ValueError(f"port: {port} is already in use on {LOCALHOST}; pass port=None.")
+    port = port if port is not None else free_port()
+    name = f"mlkit-{re.sub(r'[^a-zA-Z0-9_.-]', '-', image)}-{port}"
+    settings = {"BENTOML_HOST": LOCALHOST, "BENTOML_PORT": str(port)}
+    settings.update(BENTOML_DO_NOT_TRACK="True", **(env or {}))
+    flags = [arg for key, value in settings.items() for arg in ("--env", f"{key}={value}")]
+    started = time.monotonic()
+    result = _docker("run", "--detach", "--name", name, "--network", "host", *flags, image)
+    if result.returncode != 0:
+        _docker("rm", "--force", name)
+        raise ContainerStartError(image, "`docker run` failed", result.stderr.strip())
+    container = RunningContainer(name, image, port)
+    ready = wait_for_http(f"{container.url}/readyz", timeout, alive=container.is_running)
+    if ready:
+        container.cold_start_seconds = time.monotonic() - started
+        return container
+    running = container.is_running()
+    logs = container.logs(25)
+    container.stop(grace=2)
+    reason = f"/readyz did not answer within {timeout:.0f} s" if running else "it exited"
+    raise ContainerStartError(image, reason, logs)
+
+
+@dataclass(frozen=True)
+class ContainerReport:
+    """What `containerize_service` built, and what it skipped (and why)."""
+
+    bento: BuiltBento
+    image: ContainerImage | None
+    skipped: str | None
+
+    def __str__(self) -> str:
+        lines = [f"Bento {self.bento.tag}; its Dockerfile: {self.bento.dockerfile}"]
+        if self.image is not None:
+            lines.append(
+                f"Image {self.image.tag}: {self.image.size_mb:.0f} MB "
+                f"({self.image.size_bytes} bytes), built in {self.image.build_seconds:.1f} s"
+            )
+        if self.skipped is not None:
+            lines.append(f"Skipped: {self.skipped}")
+        return "\n".join(lines)
+
+
+def containerize_service(
+    service_dir: str | os.PathLike[str],
+    service: str | None = None,
+    *,
+    packages: list[str] | None = None,
+    base_image: str | None = None,
+) -> ContainerReport:
+    """Build the bento and, when a Docker engine answers, its image; print what was done.
+
+    Without an engine the report names the Dockerfile and says which steps were
+    skipped, so a notebook runs on to the end. Introduced in module 03.
+    """
+    bento = build_bento(service_dir, service, packages=packages, base_image=base_image)
+    problem = docker_problem()
+    if problem is None:
+        report = ContainerReport(bento, containerize(bento), skipped=None)
+    else:
+        report = ContainerReport(
+            bento,
+            None,
+            skipped=(
+                f"`bentoml containerize` (docker build) and `docker run`: {problem}. "
+                "Read the Dockerfile above to see what the image would hold."
+            ),
+        )
+    print(report)
+    return report
