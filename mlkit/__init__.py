@@ -3,7 +3,13 @@
 Notebooks import plumbing from here; what a lesson teaches stays visible in its cells.
 """
 
-from mlkit.settings import quick_mode, scratch_dir
+import os
+
+from mlkit.settings import bentoml_home, quick_mode, scratch_dir
+
+# BentoML picks its home the first time a store is used: point it at the scratch folder
+# before any notebook touches bentoml, so notebooks and the services they start agree.
+os.environ.setdefault("BENTOML_HOME", str(bentoml_home()))
 
 __version__ = "0.1.0"
 
