@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import shutil
+from collections.abc import Iterator
 from typing import NoReturn
 
 import pytest
@@ -28,3 +30,43 @@ def docker_engine() -> None:
     problem = docker_problem()
     if problem is not None:
         skip_or_fail(f"needs a Docker engine: {problem}; start one with .ci/start-dockerd.sh")
+
+
+# Headless system Chromium (Debian's `chromium`) for tests/browser; Playwright drives it
+# through `executable_path`, so no browser is downloaded. Flags that work as root in a
+# container; the resolver rule keeps the browser off the internet (tests use 127.0.0.1).
+CHROMIUM_FLAGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--disable-quic",
+    "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1",
+]
+
+
+@pytest.fixture
+def chromium_page(tmp_path) -> Iterator:
+    """A Playwright page in headless system Chromium with a fresh profile under tmp_path."""
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        skip_or_fail("needs Playwright's Python package: `pip install -e '.[dev]'`")
+    chromium = shutil.which("chromium")
+    if chromium is None:
+        skip_or_fail("needs Chromium: install Debian's `chromium` package")
+    with sync_playwright() as playwright:
+        context = playwright.chromium.launch_persistent_context(
+            tmp_path / "chromium-profile",
+            executable_path=chromium,
+            headless=True,
+            args=CHROMIUM_FLAGS,
+            viewport={"width": 1400, "height": 1000},
+        )
+        context.set_default_timeout(60_000)
+        try:
+            yield context.pages[0]
+        finally:
+            context.close()
