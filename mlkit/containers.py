@@ -37,9 +37,10 @@ class DockerUnavailableError(RuntimeError):
 
 
 class BuildError(RuntimeError):
-    """`bentoml build` or `bentoml containerize` failed; the message shows its log's end.
+    """An image or bento build failed; the message shows its log's end.
 
-    Attributes: `step` ('bentoml build' or 'bentoml containerize'), `log_path`, `log_tail`.
+    Attributes: `step` ('bentoml build', 'bentoml containerize' or 'docker build'),
+    `log_path`, `log_tail`.
     """
 
     def __init__(self, step: str, detail: str, log_path: Path, log_tail: str) -> None:
@@ -236,11 +237,49 @@ def containerize(
         )
     _require_docker()
     tag = (image_tag or bento.tag).lower()
-    folder = Path(log_dir) if log_dir is not None else scratch_dir("bentos")
-    folder.mkdir(parents=True, exist_ok=True)
-    log_path = folder / f"{tag.replace(':', '-').replace('/', '-')}.containerize.log"
     command = [sys.executable, "-m", "bentoml", "containerize", bento.tag, "--backend", "docker"]
     command += ["--image-tag", tag, "--opt", "network=host", "--opt", "force-rm"]
+    return _logged_build("bentoml containerize", command, tag, timeout, log_dir)
+
+
+def build_image(
+    context_dir: str | os.PathLike[str],
+    tag: str,
+    *,
+    build_args: dict[str, str] | None = None,
+    timeout: float = 1800.0,
+    log_dir: str | os.PathLike[str] | None = None,
+) -> ContainerImage:
+    """Build an image from the hand-written Dockerfile in `context_dir` (`docker build`).
+
+    For images that are not bentos (module 03's ONNX-only edge image); builder,
+    measurements and errors as in `containerize`. `build_args` set the Dockerfile's
+    `ARG`s. Introduced in module 03.
+    """
+    folder = Path(context_dir).expanduser().resolve()
+    if not (folder / "Dockerfile").is_file():
+        raise FileNotFoundError(
+            f"context_dir: no Dockerfile in '{folder}'. Expected the folder that holds the "
+            "Dockerfile and every file it copies."
+        )
+    _require_docker()
+    tag = tag.lower()
+    args = [arg for k, v in (build_args or {}).items() for arg in ("--build-arg", f"{k}={v}")]
+    command = ["docker", "build", "--network", "host", "--force-rm", "--tag", tag, *args]
+    return _logged_build("docker build", [*command, str(folder)], tag, timeout, log_dir)
+
+
+def _logged_build(
+    step: str,
+    command: list[str],
+    tag: str,
+    timeout: float,
+    log_dir: str | os.PathLike[str] | None,
+) -> ContainerImage:
+    """Run an image build with the classic builder, its output in a log file; measure it."""
+    folder = Path(log_dir) if log_dir is not None else scratch_dir("bentos")
+    folder.mkdir(parents=True, exist_ok=True)
+    log_path = folder / f"{tag.replace(':', '-').replace('/', '-')}.{step.split()[-1]}.log"
     started = time.monotonic()
     with log_path.open("w") as log:
         try:
@@ -262,7 +301,7 @@ def containerize(
     if _docker("image", "inspect", tag).returncode != 0:
         _remove_untagged_layer(log_path.read_text(errors="replace"))
         detail = f"{detail}, and no image {tag!r} was made"
-        raise BuildError("bentoml containerize", detail, log_path, tail_lines(log_path, 25))
+        raise BuildError(step, detail, log_path, tail_lines(log_path, 25))
     return ContainerImage(tag, image_size(tag), seconds, log_path)
 
 
