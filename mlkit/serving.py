@@ -5,6 +5,7 @@ cannot be served: lessons write it with `%%writefile service.py` and start it he
 `serve_in_background` runs `bentoml serve` in its own process group on a free port,
 waits for `/readyz`, keeps the server's log in a file, and stops everything it
 started when the `with` block ends (or at interpreter exit).
+`serve_app_in_background` does the same for a plain FastAPI app run by uvicorn.
 """
 
 from __future__ import annotations
@@ -81,7 +82,7 @@ class ServiceStartError(RuntimeError):
                 "its folder shows import errors directly), then start the service again."
             )
         super().__init__(
-            f"The BentoML service in {service_file} did not start: {reason}.\n"
+            f"The service in {service_file} did not start: {reason}.\n"
             f"Last lines of its log ({log_path}):\n{shown}\n{advice}"
         )
 
@@ -210,17 +211,57 @@ def serve_in_background(
     path = Path(service_file).expanduser().resolve()
     _check_arguments(path, service, port, timeout)
     port = port if port is not None else free_port()
-    log_folder = Path(log_dir) if log_dir is not None else scratch_dir("services")
-    log_folder.mkdir(parents=True, exist_ok=True)
-    log_path = log_folder / f"{path.stem}-{port}.log"
     target = path.name if service is None else f"{path.name}:{service}"
     command = [sys.executable, "-m", "bentoml", "serve", target, "--host", LOCALHOST]
     command += ["--port", str(port), "--working-dir", str(path.parent)]
+    return _start_and_wait(command, path, port, timeout, bentoml_env(env), log_dir)
+
+
+def serve_app_in_background(
+    app_file: str | os.PathLike[str],
+    app: str = "app",
+    *,
+    port: int | None = None,
+    timeout: float = 60.0,
+    env: dict[str, str] | None = None,
+    log_dir: str | os.PathLike[str] | None = None,
+) -> RunningService:
+    """Start a plain ASGI app (FastAPI, Starlette) with `uvicorn file:app` on 127.0.0.1.
+
+    Like `serve_in_background`, for the FastAPI comparison of module 02: `app` names
+    the application object in `app_file`, which must answer GET /readyz with 2xx once
+    it can serve. Same arguments, errors and clean-up (`.client()` is BentoML-only).
+    """
+    path = Path(app_file).expanduser().resolve()
+    _check_arguments(path, None, port, timeout)
+    if not _SERVICE_NAME.fullmatch(app):
+        raise ValueError(
+            f"app: got {app!r}, expected the name of the application object in "
+            f"{path.name} (a Python identifier such as 'app')."
+        )
+    port = port if port is not None else free_port()
+    command = [sys.executable, "-m", "uvicorn", f"{path.stem}:{app}", "--app-dir", str(path.parent)]
+    command += ["--host", LOCALHOST, "--port", str(port), "--no-access-log"]
+    return _start_and_wait(command, path, port, timeout, bentoml_env(env), log_dir)
+
+
+def _start_and_wait(
+    command: list[str],
+    path: Path,
+    port: int,
+    timeout: float,
+    env: dict[str, str],
+    log_dir: str | os.PathLike[str] | None,
+) -> RunningService:
+    """Run `command` in its own session with its output in a log file; wait for /readyz."""
+    log_folder = Path(log_dir) if log_dir is not None else scratch_dir("services")
+    log_folder.mkdir(parents=True, exist_ok=True)
+    log_path = log_folder / f"{path.stem}-{port}.log"
     log_file = log_path.open("wb")
     process = subprocess.Popen(
         command,
         cwd=path.parent,
-        env=bentoml_env(env),
+        env=env,
         stdin=subprocess.DEVNULL,
         stdout=log_file,
         stderr=subprocess.STDOUT,

@@ -1,0 +1,100 @@
+"""The input contract of the churn service: one customer as a pydantic model (module 02).
+
+Module 02 writes this schema inside its `service.py` cell, where it is taught; this is
+the same schema for the modules that follow (load tests, monitoring, security, the
+capstone), with the ranges and categories in one place. A test keeps the two equal.
+
+- numbers must lie in `NUMERIC_RANGES` (wide enough for every row `mlkit.data` generates);
+- categories must be one of `mlkit.data.CATEGORIES`, spelled exactly;
+- every field is required and no other field is allowed (a misspelt name is an error,
+  not a silently missing value);
+- a batch holds 1 to `MAX_BATCH_SIZE` customers.
+
+`bad_customers(customer)` turns one valid customer into the inputs a service must refuse,
+for tests and fuzzing (module 08).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Annotated, Any, Literal
+
+import annotated_types
+from pydantic import BaseModel, ConfigDict, Field
+
+from mlkit.data import CATEGORIES, FEATURES, NUMERIC_FEATURES
+
+MAX_BATCH_SIZE = 100
+
+
+class Customer(BaseModel):
+    """One customer, as the churn model needs it."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    age: int = Field(ge=18, le=120, description="Age in years.")
+    income: float = Field(ge=0, le=1_000_000, description="Yearly income.")
+    tenure_months: int = Field(ge=0, le=600, description="Months as a customer.")
+    monthly_spend: float = Field(ge=0, le=2_000, description="Average monthly bill.")
+    support_calls: int = Field(ge=0, le=100, description="Calls to support, last 6 months.")
+    last_login_days: int = Field(ge=0, le=3_650, description="Days since the last login.")
+    plan: Literal[tuple(CATEGORIES["plan"])]
+    region: Literal[tuple(CATEGORIES["region"])]
+    device: Literal[tuple(CATEGORIES["device"])]
+
+
+CustomerBatch = Annotated[list[Customer], Field(min_length=1, max_length=MAX_BATCH_SIZE)]
+
+
+def _bounds(name: str) -> tuple[float, float]:
+    metadata = Customer.model_fields[name].metadata
+    low = next(m.ge for m in metadata if isinstance(m, annotated_types.Ge))
+    high = next(m.le for m in metadata if isinstance(m, annotated_types.Le))
+    return low, high
+
+
+# The allowed range of each number, read from the Field(ge=..., le=...) above.
+NUMERIC_RANGES: dict[str, tuple[float, float]] = {name: _bounds(name) for name in NUMERIC_FEATURES}
+
+
+@dataclass(frozen=True)
+class BadInput:
+    """An input a service must refuse: what is wrong, the customer as sent, the field at fault."""
+
+    name: str
+    payload: dict[str, Any]
+    field: str
+
+
+def _check_customer(customer: dict[str, Any]) -> None:
+    if not isinstance(customer, dict) or sorted(customer) != sorted(FEATURES):
+        got = sorted(customer) if isinstance(customer, dict) else type(customer).__name__
+        raise ValueError(
+            f"customer must be a dict with exactly the keys {FEATURES} (one row of "
+            f"make_dataset()[FEATURES].to_dict('records')), got {got}."
+        )
+    Customer.model_validate(customer)
+
+
+def bad_customers(customer: dict[str, Any]) -> list[BadInput]:
+    """Variants of a valid `customer` that a validating service must refuse.
+
+    One per rule: each number just below and just above its range, a number sent as
+    text, each category misspelt and in the wrong case, a missing field, and an extra
+    (misspelt) field. Raises ValueError if `customer` itself is not valid.
+    """
+    _check_customer(customer)
+    cases = []
+    for name in NUMERIC_FEATURES:
+        low, high = NUMERIC_RANGES[name]
+        cases.append(BadInput(f"{name} below {low}", {**customer, name: low - 1}, name))
+        cases.append(BadInput(f"{name} above {high}", {**customer, name: high + 1}, name))
+    cases.append(BadInput("age as text", {**customer, "age": "forty"}, "age"))
+    for name, allowed in CATEGORIES.items():
+        cases.append(BadInput(f"unknown {name}", {**customer, name: "unknown"}, name))
+        upper = allowed[0].capitalize()
+        cases.append(BadInput(f"{name} {upper!r} (wrong case)", {**customer, name: upper}, name))
+    missing = {k: v for k, v in customer.items() if k != "tenure_months"}
+    cases.append(BadInput("tenure_months missing", missing, "tenure_months"))
+    cases.append(BadInput("extra field 'tenure'", {**customer, "tenure": 12}, "tenure"))
+    return cases
