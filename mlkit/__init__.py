@@ -21,7 +21,7 @@ def doctor(*, require_docker: bool = False) -> bool:
 
     Returns True when everything required is there.
     """
-    from mlkit.doctor import run_doctor
+    from mlkit.checkup import run_doctor
 
     return run_doctor(require_docker=require_docker)
 

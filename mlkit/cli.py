@@ -23,7 +23,7 @@ def doctor(
     ),
 ) -> None:
     """Check this machine for the course; exit 1 when something required is missing."""
-    from mlkit.doctor import run_doctor
+    from mlkit.checkup import run_doctor
 
     raise typer.Exit(0 if run_doctor(require_docker=require_docker) else 1)
 

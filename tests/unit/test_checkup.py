@@ -5,7 +5,7 @@ import sys
 
 import pytest
 
-from mlkit import doctor
+from mlkit import checkup as doctor
 
 
 def test_all_checks_report_and_pass_on_a_set_up_machine(capsys):
@@ -52,3 +52,11 @@ def test_docker_required_fails_cli_without_engine(tmp_path):
 def test_pins_are_exact(include_dev):
     for req in doctor.pinned_requirements(include_dev=include_dev):
         assert str(req.specifier).startswith("=="), req
+
+
+def test_mlkit_doctor_can_be_called_twice(capsys):
+    import mlkit
+
+    assert mlkit.doctor() is True
+    assert mlkit.doctor() is True
+    assert capsys.readouterr().out.count("mlkit doctor:") == 2
