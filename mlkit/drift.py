@@ -18,16 +18,18 @@ Agreement with scipy: statistics and p-values equal `scipy.stats.ks_2samp` (two-
 2 × 2 tables) to 1e-9; `wasserstein` equals `scipy.stats.wasserstein_distance` and
 `js_distance` equals `scipy.spatial.distance.jensenshannon(base=2)`. As in scipy's
 ``'auto'``, the KS p-value is exact when neither sample has more than 10,000 values and
-asymptotic (Smirnov's limit, `scipy.stats.kstwo`) above that; ``ks_method`` picks one
-regime for every size. Exact p-values come from scipy's own exact routine
-(`scipy.stats._stats_py._attempt_exact_2kssamp`; scipy has no public function for the
-exact two-sample distribution), evaluated once per feature.
+asymptotic above that (`scipy.stats.kstwo` with n = round(n1 n2 / (n1 + n2))); the
+`method`/`ks_method` argument picks one regime for every size. Exact p-values come from
+scipy's own exact routine (`scipy.stats._stats_py._attempt_exact_2kssamp`: scipy has no
+public function for the exact two-sample distribution), evaluated once per feature.
 
 Why it is fast: each numeric column is sorted once, and the sorted arrays give the KS
-statistic, the Wasserstein distance and the bin counts by merging (`searchsorted` with
-sorted keys, which is linear), where scipy sorts again and searches unsorted data for each
-statistic; category counts come from one `bincount` per column, and the p-values, PSI and
-Jensen–Shannon distances of all features are computed as arrays.
+statistic, the Wasserstein distance and the bin counts by merging the two sorted samples
+(`searchsorted` with keys that arrive in order), where scipy sorts again and searches
+with unsorted keys for each statistic. Category counts come from one `bincount` per
+column. The p-values, PSI and Jensen–Shannon distances of all features are computed as
+arrays, and the one slow branch of scipy's asymptotic KS distribution (Smirnov's sum,
+a loop over n terms) is evaluated as one vector sum (`_kstwo_sf`).
 `scipy_drift_report` builds the same report one column at a time with scipy's functions:
 it is the reference the fast version is tested and benchmarked against (bench/drift.py).
 """
@@ -137,7 +139,7 @@ def _bin_counts(sorted_values: np.ndarray, edges: np.ndarray) -> np.ndarray:
 def _numeric_summary(ref: np.ndarray, cur: np.ndarray, edges: np.ndarray) -> _NumericSummary:
     """KS statistic, Wasserstein-1 distance and bin counts of two *sorted* samples.
 
-    The samples are merged in linear time: a reference value goes before the current
+    The samples are merged without sorting again: a reference value goes before the current
     values equal to it, so at the last of equal values both empirical CDFs count every
     value <= it (what scipy's searchsorted(side='right') gives).
     """
