@@ -199,6 +199,7 @@ def serve_in_background(
     timeout: float = 120.0,
     env: dict[str, str] | None = None,
     log_dir: str | os.PathLike[str] | None = None,
+    wait_for: str = "/readyz",
 ) -> RunningService:
     """Start `bentoml serve service_file[:service]` on 127.0.0.1 and wait until it is ready.
 
@@ -206,15 +207,18 @@ def serve_in_background(
     `port` defaults to a free one; `env` adds environment variables for the server;
     the log goes to `log_dir` (default `<scratch>/services`). Raises `ServiceStartError`
     with the end of the log when the server exits, fails to start, or is not ready
-    within `timeout` seconds. Introduced in module 02.
+    within `timeout` seconds. `wait_for="/livez"` waits only until the server answers,
+    for tests of a service's own readiness check. Introduced in module 02.
     """
     path = Path(service_file).expanduser().resolve()
     _check_arguments(path, service, port, timeout)
+    if not (isinstance(wait_for, str) and wait_for.startswith("/")):
+        raise ValueError(f"wait_for: got {wait_for!r}, expected a path such as '/readyz'.")
     port = port if port is not None else free_port()
     target = path.name if service is None else f"{path.name}:{service}"
     command = [sys.executable, "-m", "bentoml", "serve", target, "--host", LOCALHOST]
     command += ["--port", str(port), "--working-dir", str(path.parent)]
-    return _start_and_wait(command, path, port, timeout, bentoml_env(env), log_dir)
+    return _start_and_wait(command, path, port, timeout, bentoml_env(env), log_dir, wait_for)
 
 
 def serve_app_in_background(
@@ -242,7 +246,7 @@ def serve_app_in_background(
     port = port if port is not None else free_port()
     command = [sys.executable, "-m", "uvicorn", f"{path.stem}:{app}", "--app-dir", str(path.parent)]
     command += ["--host", LOCALHOST, "--port", str(port), "--no-access-log"]
-    return _start_and_wait(command, path, port, timeout, bentoml_env(env), log_dir)
+    return _start_and_wait(command, path, port, timeout, bentoml_env(env), log_dir, "/readyz")
 
 
 def _start_and_wait(
@@ -252,8 +256,9 @@ def _start_and_wait(
     timeout: float,
     env: dict[str, str],
     log_dir: str | os.PathLike[str] | None,
+    wait_for: str,
 ) -> RunningService:
-    """Run `command` in its own session with its output in a log file; wait for /readyz."""
+    """Run `command` in its own session with its output in a log file; wait for `wait_for`."""
     log_folder = Path(log_dir) if log_dir is not None else scratch_dir("services")
     log_folder.mkdir(parents=True, exist_ok=True)
     log_path = log_folder / f"{path.stem}-{port}.log"
@@ -273,7 +278,7 @@ def _start_and_wait(
         return process.poll() is None and STARTUP_FAILED_MARKER not in running.log_tail(200)
 
     started = time.monotonic()
-    if wait_for_http(f"{running.url}/readyz", timeout=timeout, interval=0.2, alive=alive):
+    if wait_for_http(f"{running.url}{wait_for}", timeout=timeout, interval=0.2, alive=alive):
         return running
     code = process.poll()
     timed_out = False
@@ -283,7 +288,7 @@ def _start_and_wait(
         reason = "the service raised an error while starting"
     else:
         timed_out = True
-        reason = f"/readyz did not answer within {time.monotonic() - started:.0f} s"
+        reason = f"{wait_for} did not answer within {time.monotonic() - started:.0f} s"
     running.stop(grace=2.0)  # nothing to shut down gracefully in a server that never started
     log_tail = tail_lines(log_path, 25)
     raise ServiceStartError(path, reason, log_path, log_tail, timed_out=timed_out)

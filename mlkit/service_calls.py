@@ -1,0 +1,114 @@
+"""Exercise a service from outside: serve a fresh copy, send scripted requests, keep the replies.
+
+Introduced in module 02's lab, whose tests check a learner's `service.py` the way a
+client would: `call_service` copies the file into a new folder, serves it in a new
+process (`mlkit.serving.serve_in_background`), sends the steps in order, stops it, and
+returns every reply as plain data (status code, JSON body, text). Plain data is what the
+grader can fetch from a learner's sandboxed kernel (mlkit.grading), and the same call
+works in a learner's notebook, so they can see exactly what the tests see.
+
+A step is one dict:
+
+    {"get": "/readyz"}                                  an HTTP GET
+    {"post": "/predict", "json": {"customer": {...}}}   an HTTP POST with a JSON body
+    {"create": "draining"} / {"delete": "draining"}     a file next to the service
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from mlkit.serving import serve_in_background
+from mlkit.settings import scratch_dir
+
+MAX_TEXT = 2_000
+_FILE_ACTIONS = ("create", "delete")
+
+
+def _check_steps(steps: list[dict[str, Any]]) -> None:
+    if not isinstance(steps, list):
+        raise TypeError(f"steps: expected a list of dicts, got {type(steps).__name__}.")
+    for index, step in enumerate(steps):
+        kinds = [k for k in ("get", "post", *_FILE_ACTIONS) if isinstance(step, dict) and k in step]
+        allowed = {*kinds, "json"} if kinds == ["post"] else set(kinds)
+        if len(kinds) != 1 or not set(step) <= allowed:
+            raise ValueError(
+                f"steps[{index}]: got {step!r}, expected one of {{'get': '/path'}}, "
+                "{'post': '/path', 'json': ...}, {'create': 'name'} or {'delete': 'name'}."
+            )
+        target = step[kinds[0]]
+        if kinds[0] in _FILE_ACTIONS:
+            if not isinstance(target, str) or not target or Path(target).name != target:
+                raise ValueError(
+                    f"steps[{index}]: {kinds[0]} needs a plain file name such as 'draining', "
+                    f"got {target!r}."
+                )
+        elif not (isinstance(target, str) and target.startswith("/")):
+            raise ValueError(
+                f"steps[{index}]: {kinds[0]} needs a path such as '/predict', got {target!r}."
+            )
+
+
+def _reply(response: httpx.Response) -> dict[str, Any]:
+    try:
+        body = response.json()
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        body = None
+    return {"status": response.status_code, "json": body, "text": response.text[:MAX_TEXT]}
+
+
+def call_service(
+    service_file: str | os.PathLike[str],
+    steps: list[dict[str, Any]],
+    *,
+    service: str | None = None,
+    env: dict[str, str] | None = None,
+    timeout: float = 45.0,
+) -> list[dict[str, Any]]:
+    """Serve a copy of `service_file` in a fresh folder and process, run `steps`, stop it.
+
+    Returns one dict per step: `{"status": int, "json": body or None, "text": str}` for
+    HTTP steps and `{"status": None, "json": None, "text": ""}` for file steps. The
+    server counts as started when `/livez` answers, so a service whose readiness check
+    is wrong can still be tested; `timeout` bounds the start, `env` adds environment
+    variables. Raises `mlkit.serving.ServiceStartError` (with the server's log) when it
+    does not start. Only the file itself is copied: a service must fit in one file.
+    """
+    source = Path(service_file).expanduser()
+    if not source.is_file():
+        raise FileNotFoundError(
+            f"service_file: no file at '{source}'. Expected the service.py you wrote with "
+            "%%writefile."
+        )
+    _check_steps(steps)
+    folder = Path(tempfile.mkdtemp(prefix="call-", dir=scratch_dir("services")))
+    try:
+        copy = Path(shutil.copy(source, folder / source.name))
+        replies = []
+        with (
+            serve_in_background(
+                copy, service, env=env, timeout=timeout, log_dir=folder, wait_for="/livez"
+            ) as running,
+            httpx.Client(base_url=running.url, timeout=10) as client,
+        ):
+            for step in steps:
+                if "get" in step:
+                    replies.append(_reply(client.get(step["get"])))
+                elif "post" in step:
+                    replies.append(_reply(client.post(step["post"], json=step.get("json"))))
+                else:
+                    if "create" in step:
+                        (folder / step["create"]).touch()
+                    else:
+                        (folder / step["delete"]).unlink(missing_ok=True)
+                    replies.append({"status": None, "json": None, "text": ""})
+        return replies
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
