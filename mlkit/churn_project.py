@@ -1,0 +1,221 @@
+"""The churn service's project folder, as module 03's lab starts from it and its tests rebuild it.
+
+`write_project` lays out what such a folder usually holds: the service (`service.py`,
+module 02's contract with the model loaded by skops), the model (`model.skops`), and the
+files that must never reach an image (a notebook, test data, a test file, a `.env` with
+a key). The course notebook writes the same service in a `%%writefile` cell (a unit
+test keeps the two equal).
+
+`check_build_config` accepts a learner's build configuration only with the keys and
+packages this service can need, so that building it cannot run anything else;
+`build_and_run` turns a project into a bento, an image and a running container, asks
+it for predictions, lists what the image carries, and removes all of it again.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+from dataclasses import dataclass
+from importlib.metadata import version
+from pathlib import Path
+from typing import Any
+
+import httpx
+import skops.io
+import yaml
+
+from mlkit import containers, image_audit, models
+from mlkit.serving import bentoml_env
+
+SERVICE = "service.py:Churn"
+RUNTIME_PACKAGES = ("scikit-learn", "skops", "pandas", "numpy", "scipy", "pydantic")
+SERVICE_SOURCE = '''\
+from pathlib import Path
+from typing import Annotated, Literal
+
+import bentoml
+import pandas as pd
+import skops.io
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class Customer(BaseModel):
+    """One customer, as the churn model needs it."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    age: int = Field(ge=18, le=120, description="Age in years.")
+    income: float = Field(ge=0, le=1_000_000, description="Yearly income.")
+    tenure_months: int = Field(ge=0, le=600, description="Months as a customer.")
+    monthly_spend: float = Field(ge=0, le=2_000, description="Average monthly bill.")
+    support_calls: int = Field(ge=0, le=100, description="Calls to support, last 6 months.")
+    last_login_days: int = Field(ge=0, le=3_650, description="Days since the last login.")
+    plan: Literal["basic", "standard", "premium"]
+    region: Literal["north", "south", "east", "west"]
+    device: Literal["mobile", "desktop", "tablet"]
+
+
+@bentoml.service(workers=1, traffic={"timeout": 10})
+class Churn:
+    def __init__(self) -> None:
+        self.model = skops.io.load(Path(__file__).parent / "model.skops")
+
+    @bentoml.api
+    def predict(
+        self, customers: Annotated[list[Customer], Field(min_length=1, max_length=100)]
+    ) -> list[float]:
+        rows = pd.DataFrame([customer.model_dump() for customer in customers])
+        return self.model.predict_proba(rows)[:, 1].round(6).tolist()
+'''
+CLUTTER = {
+    "notebooks/exploration.ipynb": json.dumps(
+        {"cells": [], "metadata": {}, "nbformat": 4, "nbformat_minor": 5}
+    ),
+    "tests/test_service.py": "from service import Churn\n",
+    ".env": "CHURN_API_KEY=sk-live-0000-not-a-real-key\n",
+}
+HOLDOUT_FILE = "data/holdout_customers.csv"
+_PIN = re.compile(r"([A-Za-z0-9][A-Za-z0-9._-]*)==([A-Za-z0-9.+!-]+)")
+_CONFIG_KEYS = {"service", "include", "exclude", "labels", "python"}
+_PYTHON_KEYS = {"packages", "lock_packages"}
+
+
+def write_project(
+    folder: str | os.PathLike[str], *, seed: int = 42, n_rows: int = 2_000
+) -> models.TrainedModel:
+    """Write the project folder (service, model and clutter) into an empty `folder`.
+
+    The model is `mlkit.models.train_reference_model(seed, n_rows)`, returned so that a
+    caller can compare what a server answers with what the model says. Introduced in
+    module 03's lab.
+    """
+    folder = Path(folder)
+    if folder.exists() and any(folder.iterdir()):
+        raise FileExistsError(f"folder: '{folder}' is not empty; expected a new or empty folder.")
+    trained = models.train_reference_model(seed=seed, n_rows=n_rows)
+    for name, text in {**CLUTTER, "service.py": SERVICE_SOURCE}.items():
+        (folder / name).parent.mkdir(parents=True, exist_ok=True)
+        (folder / name).write_text(text)
+    skops.io.dump(trained.model, folder / "model.skops")
+    holdout = trained.X_test.assign(churned=trained.y_test)
+    (folder / HOLDOUT_FILE).parent.mkdir(parents=True, exist_ok=True)
+    holdout.to_csv(folder / HOLDOUT_FILE, index=False)
+    return trained
+
+
+def _strings(value: Any, key: str) -> list[str]:
+    if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
+        raise ValueError(f"build_config[{key!r}]: expected a list of strings, got {value!r}.")
+    return list(value)
+
+
+def check_build_config(config: Any) -> dict[str, Any]:
+    """A copy of `config` if it is a build configuration for this service, else ValueError.
+
+    Allowed: `service`, `include`, `exclude`, `labels` and `python` with `packages`
+    (each `name==version`, name one of `RUNTIME_PACKAGES` or bentoml) and
+    `lock_packages`. Anything else (system packages, setup scripts, other indexes)
+    would run at build time, so it is refused with the key named.
+    """
+    if not isinstance(config, dict):
+        raise ValueError(f"build_config: expected a dict, got {type(config).__name__}.")
+    unknown = sorted(set(config) - _CONFIG_KEYS)
+    if unknown:
+        raise ValueError(
+            f"build_config: keys {unknown} are not needed here; expected only "
+            f"{sorted(_CONFIG_KEYS)}."
+        )
+    checked: dict[str, Any] = {"service": config.get("service")}
+    if not isinstance(checked["service"], str):
+        raise ValueError(
+            f"build_config['service']: expected 'file.py:Class', got {config.get('service')!r}."
+        )
+    for key in ("include", "exclude"):
+        if key in config:
+            checked[key] = _strings(config[key], key)
+    if "labels" in config:
+        labels = config["labels"]
+        if not isinstance(labels, dict) or not all(
+            isinstance(k, str) and isinstance(v, str) for k, v in labels.items()
+        ):
+            raise ValueError(f"build_config['labels']: expected str -> str, got {labels!r}.")
+        checked["labels"] = dict(labels)
+    python = config.get("python", {})
+    if not isinstance(python, dict) or set(python) - _PYTHON_KEYS:
+        raise ValueError(
+            f"build_config['python']: expected a dict with only {sorted(_PYTHON_KEYS)}, "
+            f"got {python!r}."
+        )
+    allowed = {*RUNTIME_PACKAGES, "bentoml"}
+    for requirement in _strings(python.get("packages", []), "python.packages"):
+        found = _PIN.fullmatch(requirement.strip())
+        if found is None or found.group(1).lower() not in allowed:
+            raise ValueError(
+                f"build_config['python']['packages']: {requirement!r} is not 'name==version' "
+                f"for one of {sorted(allowed)}."
+            )
+    checked["python"] = {"packages": list(python.get("packages", []))}
+    if "lock_packages" in python:
+        checked["python"]["lock_packages"] = bool(python["lock_packages"])
+    return checked
+
+
+def installed_pins() -> list[str]:
+    """`name==version` of each package the service imports, as installed here."""
+    return [f"{name}=={version(name)}" for name in RUNTIME_PACKAGES]
+
+
+@dataclass(frozen=True)
+class ContainerCheck:
+    """What `build_and_run` found: the bento's files and pins, and the container's replies."""
+
+    bento_files: list[str]
+    requirements: dict[str, str | None]
+    image_files: list[str]
+    image_mb: float
+    readyz_status: int
+    predictions: list[float]
+
+
+def build_and_run(
+    project: str | os.PathLike[str], customers: list[dict[str, Any]]
+) -> ContainerCheck:
+    """Build the project's bento and image, run it, POST `customers` to /predict, list the
+    image's files; then stop the container and delete the image and the bento.
+
+    Needs a Docker engine (`DockerUnavailableError` otherwise). Introduced in module 03's lab.
+    """
+    bento = containers.build_bento(project)
+    try:
+        files = image_audit.bento_files(bento)
+        requirements = image_audit.bento_requirements(bento)
+        image = containers.containerize(bento, image_tag=f"mlkit-check-{bento.tag}")
+        try:
+            with containers.run_container(image.tag) as running:
+                readyz = httpx.get(f"{running.url}/readyz", timeout=10).status_code
+                reply = httpx.post(
+                    f"{running.url}/predict", json={"customers": customers}, timeout=30
+                )
+                reply.raise_for_status()
+            shipped = image_audit.image_files(image.tag)
+        finally:
+            containers.remove_image(image.tag)
+    finally:
+        _delete_bento(bento)
+    return ContainerCheck(files, requirements, shipped, image.size_mb, readyz, reply.json())
+
+
+def _delete_bento(bento: containers.BuiltBento) -> None:
+    command = [sys.executable, "-m", "bentoml", "delete", "--yes", bento.tag]
+    subprocess.run(command, env=bentoml_env(), capture_output=True, check=False)
+
+
+def write_build_config(project: str | os.PathLike[str], config: dict[str, Any]) -> Path:
+    """Write `config` as the project's bentofile.yaml (what `bentoml build` reads)."""
+    path = Path(project) / "bentofile.yaml"
+    path.write_text(yaml.safe_dump(config, sort_keys=False))
+    return path
