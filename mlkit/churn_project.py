@@ -17,8 +17,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import subprocess
-import sys
 from dataclasses import dataclass
 from importlib.metadata import version
 from pathlib import Path
@@ -29,7 +27,6 @@ import skops.io
 import yaml
 
 from mlkit import containers, image_audit, models
-from mlkit.serving import bentoml_env
 
 SERVICE = "service.py:Churn"
 RUNTIME_PACKAGES = ("scikit-learn", "skops", "pandas", "numpy", "scipy", "pydantic")
@@ -205,13 +202,8 @@ def build_and_run(
         finally:
             containers.remove_image(image.tag)
     finally:
-        _delete_bento(bento)
+        containers.delete_bento(bento)
     return ContainerCheck(files, requirements, shipped, image.size_mb, readyz, reply.json())
-
-
-def _delete_bento(bento: containers.BuiltBento) -> None:
-    command = [sys.executable, "-m", "bentoml", "delete", "--yes", bento.tag]
-    subprocess.run(command, env=bentoml_env(), capture_output=True, check=False)
 
 
 def write_build_config(project: str | os.PathLike[str], config: dict[str, Any]) -> Path:

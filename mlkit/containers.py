@@ -30,6 +30,9 @@ BASE_IMAGE_ENV = "MLKIT_BASE_IMAGE"
 _SERVICE_REF = re.compile(r"[\w./-]+(\.py)?:[A-Za-z_]\w*")
 _BENTO_TAG_LINE = re.compile(r"__tag__:(\S+)")
 _LAYER_LINE = re.compile(r" ---> ([0-9a-f]{12})$", re.MULTILINE)
+_MEMORY_USAGE = re.compile(r"([\d.]+)\s*([KMGT]?i?B)\b")
+_MEMORY_UNITS = {"B": 1, "KiB": 2**10, "MiB": 2**20, "GiB": 2**30, "TiB": 2**40}
+_MEMORY_UNITS.update(kB=10**3, KB=10**3, MB=10**6, GB=10**9, TB=10**12)
 
 
 class DockerUnavailableError(RuntimeError):
@@ -322,6 +325,12 @@ def remove_image(image: str) -> None:
     _docker("image", "rm", "--force", image)
 
 
+def delete_bento(bento: BuiltBento) -> None:
+    """Delete a bento from the kit's BentoML store (`bentoml delete`; no error if gone)."""
+    command = [sys.executable, "-m", "bentoml", "delete", "--yes", bento.tag]
+    subprocess.run(command, env=bentoml_env(), capture_output=True, check=False)
+
+
 class RunningContainer:
     """A bento container started by `run_container`; stop it with `.stop()` or `with`."""
 
@@ -341,6 +350,15 @@ class RunningContainer:
         """True while Docker reports the container running."""
         result = _docker("inspect", "--format", "{{.State.Running}}", self.name)
         return result.stdout.strip() == "true"
+
+    def memory_bytes(self) -> int:
+        """Memory the container's processes use now, as `docker stats` reports it."""
+        result = _docker("stats", "--no-stream", "--format", "{{.MemUsage}}", self.name)
+        found = _MEMORY_USAGE.match(result.stdout.strip())
+        if result.returncode != 0 or found is None:
+            said = (result.stderr or result.stdout).strip() or "no output"
+            raise RuntimeError(f"`docker stats` gave no memory use for {self.name} ({said}).")
+        return round(float(found.group(1)) * _MEMORY_UNITS[found.group(2)])
 
     def logs(self, n: int = 20) -> str:
         """The last n lines of the container's output."""

@@ -1,7 +1,9 @@
-"""Images from hand-written Dockerfiles (`build_image`) and listing an image's files.
+"""Images from hand-written Dockerfiles (`build_image`), listing an image's files, and
+running an image that is not a bento.
 
-One small image (no package installs: a few files on the base image) is built per run
-and shared; the base is $MLKIT_BASE_IMAGE when set, else python:3.11-slim.
+One small image (no package installs: a few files on the base image and Python's own
+HTTP server as its command) is built per run and shared; the base is $MLKIT_BASE_IMAGE
+when set, else python:3.11-slim.
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ import os
 import subprocess
 import uuid
 
+import httpx
 import pytest
 
 from mlkit.containers import (
@@ -19,6 +22,7 @@ from mlkit.containers import (
     build_image,
     image_size,
     remove_image,
+    run_container,
 )
 from mlkit.image_audit import image_files, unwanted_files
 
@@ -27,7 +31,8 @@ ARG BASE_IMAGE=python:3.11-slim
 FROM ${BASE_IMAGE}
 WORKDIR /app
 COPY . ./
-RUN echo built > /app/built.txt
+RUN echo built > /app/built.txt && touch /app/readyz
+CMD ["sh", "-c", "trap 'exit 0' TERM; python3 -m http.server --bind $BENTOML_HOST $BENTOML_PORT & wait"]
 """
 
 
@@ -72,7 +77,14 @@ def test_build_image_builds_tags_and_measures(image):
 @pytest.mark.docker
 def test_image_files_lists_what_copy_shipped_and_flags_it(image):
     files = image_files(image.tag, "/app")
-    assert files == [".env", "Dockerfile", "app.py", "built.txt", "notebooks/explore.ipynb"]
+    assert files == [
+        ".env",
+        "Dockerfile",
+        "app.py",
+        "built.txt",
+        "notebooks/explore.ipynb",
+        "readyz",
+    ]
     assert unwanted_files(files) == {"secret": [".env"], "notebook": ["notebooks/explore.ipynb"]}
     leftover = subprocess.run(
         ["docker", "ps", "--all", "--quiet", "--filter", "name=mlkit-audit-"],
@@ -81,6 +93,16 @@ def test_image_files_lists_what_copy_shipped_and_flags_it(image):
         check=True,
     )
     assert leftover.stdout.strip() == ""
+
+
+@pytest.mark.docker
+def test_any_image_that_answers_readyz_runs_and_reports_its_memory(image):
+    with run_container(image.tag) as running:
+        assert httpx.get(f"{running.url}/app.py").text == "print('hello')\n"
+        used = running.memory_bytes()
+    assert 1_000_000 < used < 500_000_000
+    with pytest.raises(RuntimeError, match="gave no memory use"):
+        running.memory_bytes()
 
 
 @pytest.mark.docker
