@@ -72,5 +72,81 @@ def manifests(
         typer.echo(f"wrote {output}: " + ", ".join(checked), err=True)
 
 
+@app.command()
+def assign(
+    check: bool = typer.Option(
+        False, "--check", help="Write nothing; exit 1 naming each lab that is out of date."
+    ),
+    solutions: str = typer.Option("", help="Folder of solution notebooks (default solutions/)."),
+    labs: str = typer.Option("", help="Folder to write labs into (default labs/)."),
+) -> None:
+    """Write labs/NN_*.ipynb from solutions/NN_*.ipynb (answers, hidden tests, outputs removed)."""
+    from mlkit.grading.exceptions import GradingError
+    from mlkit.grading.labs import assign as assign_labs
+
+    try:
+        result = assign_labs(solutions or None, labs or None, check=check)
+    except GradingError as err:
+        typer.echo(f"mlkit assign: {err}", err=True)
+        raise typer.Exit(2) from None
+    for path in result.written:
+        typer.echo(f"wrote {path}")
+    for line in result.differing:
+        typer.echo(f"mlkit assign: {line}", err=True)
+    if result.differing:
+        hint = "run `mlkit assign`" if check else "delete labs that have no solution"
+        typer.echo(f"mlkit assign: labs/ is out of date; {hint}.", err=True)
+        raise typer.Exit(1)
+    if check:
+        typer.echo(f"labs/ matches solutions/ ({len(result.unchanged)} notebooks)")
+
+
+@app.command()
+def grade(
+    submissions: str = typer.Argument(
+        ..., help="Folder of submissions: <learner>/NN_*.ipynb, or flat <learner>.ipynb files."
+    ),
+    assignment: str = typer.Option(..., "--assignment", "-a", help="Module number, e.g. 00."),
+    out: str = typer.Option(..., "--out", "-o", help="Folder for gradebook, results, feedback."),
+    workers: int = typer.Option(1, "--workers", "-w", min=1, help="Submissions graded at once."),
+    sandbox: str = typer.Option("process", help="Isolation: process (default) or docker."),
+    timeout: float = typer.Option(600, help="Wall-clock seconds a notebook may run."),
+    cell_timeout: float = typer.Option(120, help="Seconds one cell may run before interrupt."),
+    memory_mb: int = typer.Option(2048, help="Memory limit of a submission, in MB."),
+    force: bool = typer.Option(False, "--force", help="Regrade submissions graded before."),
+    solutions: str = typer.Option("", help="Folder of solution notebooks (default solutions/)."),
+    progress: bool = typer.Option(True, "--progress/--no-progress", help="Show a progress bar."),
+) -> None:
+    """Grade SUBMISSIONS of one assignment: gradebook.csv, results.json, feedback/<learner>.html."""
+    from mlkit.grading.exceptions import GradingError
+    from mlkit.grading.grader import grade as grade_submissions
+    from mlkit.grading.limits import GradingLimits
+
+    try:
+        limits = GradingLimits(timeout=timeout, cell_timeout=cell_timeout, memory_mb=memory_mb)
+        report = grade_submissions(
+            submissions,
+            assignment,
+            out,
+            workers=workers,
+            sandbox=sandbox,
+            limits=limits,
+            force=force,
+            solutions=solutions or None,
+            progress=progress,
+        )
+    except (GradingError, ValueError) as err:
+        typer.echo(f"mlkit grade: {err}", err=True)
+        raise typer.Exit(2) from None
+    except KeyboardInterrupt:
+        typer.echo(
+            "mlkit grade: interrupted. Finished submissions are saved; run the same command "
+            "again to grade the rest.",
+            err=True,
+        )
+        raise typer.Exit(130) from None
+    typer.echo(report.summary())
+
+
 if __name__ == "__main__":
     app()

@@ -1,0 +1,229 @@
+"""`mlkit grade`: grade a folder of submissions in parallel, resumably, into one folder.
+
+    submissions/ -> find_submissions -> one Task per learner -> worker processes
+    (mlkit.grading.job.grade_task: normalise -> sandbox -> papermill -> hidden tests)
+    -> records/<learner>.json -> gradebook.csv, results.json, feedback/<learner>.html,
+       manual_grades.csv, executed/<learner>.ipynb
+
+Learners whose record matches the current submission, solution, limits and sandbox are
+not graded again (unless force=True), so an interrupted run resumes where it stopped.
+Every file is written atomically, and the summary files are rewritten from the records
+even when the run is interrupted. Introduced in module 00; usable from Python:
+
+    from mlkit.grading import grade
+    report = grade("submissions", "00", "grading-out", workers=2)
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from tqdm import tqdm
+
+from mlkit.grading.assignment import Assignment, find_assignment, read_assignment
+from mlkit.grading.atomic import write_atomic, write_json_atomic
+from mlkit.grading.feedback import feedback_html
+from mlkit.grading.gradebook import write_gradebook
+from mlkit.grading.job import Task, grade_task, not_graded
+from mlkit.grading.judge import load_tests
+from mlkit.grading.limits import GradingLimits
+from mlkit.grading.manual import ManualGrade, update_manual_grades
+from mlkit.grading.records import fingerprint, reusable_record
+from mlkit.grading.results import SubmissionResult
+from mlkit.grading.sandbox import check_sandbox
+from mlkit.grading.submissions import find_submissions
+from mlkit.settings import repo_root, scratch_dir
+
+
+@dataclass
+class GradeReport:
+    """What a grading run produced, and where."""
+
+    out: Path
+    assignment: str
+    learners: dict[str, dict[str, Any]]
+    graded: list[str]
+    reused: list[str]
+
+    @property
+    def gradebook(self) -> Path:
+        """gradebook.csv."""
+        return self.out / "gradebook.csv"
+
+    @property
+    def results_json(self) -> Path:
+        """results.json."""
+        return self.out / "results.json"
+
+    def summary(self) -> str:
+        """A few lines for the terminal: one per learner, then where the files are."""
+        width = max((len(name) for name in self.learners), default=7)
+        lines = [f"{self.assignment}: graded {len(self.graded)}, reused {len(self.reused)}"]
+        for learner, entry in sorted(self.learners.items()):
+            pending = f"  (pending: {', '.join(entry['pending'])})" if entry["pending"] else ""
+            score = f"{entry['score']:g}/{entry['max']:g}"
+            lines.append(f"  {learner:<{width}}  {score:>7}  {entry['status']}{pending}")
+        lines.append(f"gradebook: {self.gradebook}")
+        lines.append(f"results:   {self.results_json}")
+        lines.append(f"feedback:  {self.out / 'feedback'}")
+        return "\n".join(lines)
+
+
+def grade(
+    submissions: str | Path,
+    assignment: str,
+    out: str | Path,
+    *,
+    workers: int = 1,
+    sandbox: str = "process",
+    limits: GradingLimits | None = None,
+    force: bool = False,
+    solutions: str | Path | None = None,
+    progress: bool = True,
+) -> GradeReport:
+    """Grade every submission of assignment under submissions into out; see the module doc."""
+    if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
+        raise ValueError(f"grade(workers=...): expected a whole number >= 1, got {workers!r}")
+    limits = limits or GradingLimits()
+    check_sandbox(sandbox)
+    spec = read_assignment(
+        find_assignment(Path(solutions or repo_root() / "solutions"), assignment)
+    )
+    load_tests(spec)  # broken test code fails here, before any submission runs
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    settings = {"limits": limits.to_dict(), "sandbox": sandbox}
+    results: dict[str, SubmissionResult] = {}
+    tasks = []
+    for submission in find_submissions(Path(submissions), spec):
+        key = fingerprint(submission.path, spec.fingerprint, settings)
+        reused = None if force else reusable_record(out, submission.learner, key)
+        if reused is not None:
+            results[submission.learner] = reused
+            continue
+        tasks.append(
+            Task(
+                learner=submission.learner,
+                path=str(submission.path) if submission.path else None,
+                problem=submission.problem,
+                assignment=str(spec.path),
+                out=str(out),
+                jobs=str(scratch_dir("grading")),
+                sandbox=sandbox,
+                limits=limits.to_dict(),
+                fingerprint=key,
+            )
+        )
+    reused_names = sorted(results)
+    try:
+        _run(tasks, results, workers, progress, spec.name)
+    finally:
+        learners = write_summaries(out, spec, results)
+    return GradeReport(
+        out=out,
+        assignment=spec.name,
+        learners=learners,
+        graded=sorted(t.learner for t in tasks),
+        reused=reused_names,
+    )
+
+
+def _run(
+    tasks: list[Task],
+    results: dict[str, SubmissionResult],
+    workers: int,
+    progress: bool,
+    name: str,
+) -> None:
+    if not tasks:
+        return
+    context = multiprocessing.get_context("spawn")
+    pool = ProcessPoolExecutor(
+        max_workers=min(workers, len(tasks)), mp_context=context, initializer=_warm_up
+    )
+    try:
+        futures = {pool.submit(grade_task, task): task for task in tasks}
+        bar = tqdm(
+            as_completed(futures), total=len(futures), desc=f"grading {name}",
+            unit="notebook", disable=not progress,
+        )  # fmt: skip
+        for future in bar:
+            task = futures[future]
+            try:
+                results[task.learner] = SubmissionResult.from_dict(future.result())
+            except Exception as err:  # a worker died; the learner is graded again next run
+                summary = f"The grader failed: {type(err).__name__}: {err}"
+                spec = read_assignment(Path(task.assignment))
+                results[task.learner] = not_graded(task, spec, "grader-error", summary)
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _warm_up() -> None:
+    """Import the execution stack once per worker, before the first submission."""
+    import mlkit.grading.execute  # noqa: F401
+
+
+def write_summaries(
+    out: Path, spec: Assignment, results: dict[str, SubmissionResult]
+) -> dict[str, dict[str, Any]]:
+    """Write gradebook.csv, results.json and feedback pages from results; return the entries."""
+    manual = update_manual_grades(out, spec, results)
+    learners = {name: _entry(spec, result, manual) for name, result in sorted(results.items())}
+    for learner, entry in learners.items():
+        write_atomic(out / "feedback" / f"{learner}.html", feedback_html(spec, learner, entry))
+    write_gradebook(out / "gradebook.csv", spec, learners)
+    write_json_atomic(
+        out / "results.json",
+        {
+            "assignment": spec.name,
+            "max": spec.max_points,
+            "questions": {q.id: {"max": q.points, "kind": q.kind} for q in spec.questions.values()},
+            "learners": learners,
+        },
+    )
+    return learners
+
+
+def _entry(
+    spec: Assignment, result: SubmissionResult, manual: dict[tuple[str, str], ManualGrade]
+) -> dict[str, Any]:
+    questions = {}
+    pending = []
+    for question in spec.questions.values():
+        found = result.questions[question.id]
+        entry = {
+            "points": found["points"],
+            "max": question.points,
+            "passed": found["passed"],
+            "message": found["message"],
+            "seconds": found["seconds"],
+            "tests": found["tests"],
+        }
+        if question.manual:
+            grade = manual.get((result.learner, question.id), ManualGrade(None, ""))
+            entry["points"] = grade.points
+            entry["passed"] = None if grade.points is None else grade.points == question.points
+            entry["message"] = grade.comment or (
+                "graded by hand: pending" if grade.points is None else "graded by hand"
+            )
+            if grade.points is None:
+                pending.append(question.id)
+        questions[question.id] = entry
+    return {
+        "status": result.status,
+        "summary": result.summary,
+        "score": sum(q["points"] or 0 for q in questions.values()),
+        "max": spec.max_points,
+        "pending": pending,
+        "questions": questions,
+        "events": result.events,
+        "submission": result.submission,
+        "sandbox": result.sandbox,
+        "isolation": result.isolation,
+        "seconds": result.seconds,
+    }

@@ -1,0 +1,141 @@
+"""Grade one submission, start to finish (runs in a worker process of `mlkit grade`).
+
+read and normalise the notebook -> start its sandbox -> execute with papermill and run
+the hidden tests (mlkit.grading.execute) -> save the executed notebook and the record.
+A submission is the unit of work: independent of every other one, so that it can run in
+any worker, or on another machine of a cluster.
+"""
+
+from __future__ import annotations
+
+import time
+import traceback
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import nbformat
+
+from mlkit.grading.assignment import Assignment, cell_role, read_assignment
+from mlkit.grading.atomic import write_atomic
+from mlkit.grading.exceptions import UnreadableNotebookError
+from mlkit.grading.execute import GradingSession
+from mlkit.grading.judge import load_tests
+from mlkit.grading.limits import GradingLimits
+from mlkit.grading.normalise import normalise, read_submission
+from mlkit.grading.records import save_record
+from mlkit.grading.results import FATAL_EVENTS, SubmissionResult, status_of, summary_of
+from mlkit.grading.sandbox import JobDir, make_sandbox
+from mlkit.grading.scoring import cannot_run
+
+MAX_WRITTEN_CHARS = 10_000
+
+
+@dataclass(frozen=True)
+class Task:
+    """Everything a worker needs to grade one submission (plain, picklable data)."""
+
+    learner: str
+    path: str | None
+    problem: str | None
+    assignment: str
+    out: str
+    jobs: str
+    sandbox: str
+    limits: dict[str, Any]
+    fingerprint: str
+
+
+def grade_task(task: Task) -> dict[str, Any]:
+    """Grade task's submission, save its record, return the result as plain data."""
+    start = time.monotonic()
+    assignment = read_assignment(Path(task.assignment))
+    try:
+        result = _grade(task, assignment, GradingLimits(**task.limits))
+    except Exception as err:  # the grader failed, not the learner: say so, grade again next run
+        detail = "".join(traceback.format_exception_only(err)).strip()
+        result = not_graded(task, assignment, "grader-error", f"The grader failed: {detail}")
+    result.seconds = round(time.monotonic() - start, 2)
+    result.fingerprint = task.fingerprint
+    save_record(Path(task.out), result)
+    return result.to_dict()
+
+
+def _grade(task: Task, assignment: Assignment, limits: GradingLimits) -> SubmissionResult:
+    if task.path is None:
+        return not_graded(task, assignment, "missing", f"No notebook to grade: {task.problem}.")
+    try:
+        nb = normalise(read_submission(Path(task.path)))
+    except UnreadableNotebookError as err:
+        return not_graded(task, assignment, "unreadable", f"Not graded: {err.reason}.")
+    registry = load_tests(assignment)
+    sandbox = make_sandbox(task.sandbox, limits, JobDir.create(Path(task.jobs), task.learner))
+    session = GradingSession(assignment, registry, sandbox, limits)
+    try:
+        executed = session.execute(nb)
+    finally:
+        sandbox.cleanup()
+    executed_path = Path(task.out) / "executed" / f"{task.learner}.ipynb"
+    write_atomic(executed_path, nbformat.writes(executed))
+    run = session.run
+    status = status_of(run.events)
+    summary = summary_of(status, run.events)
+    fatal = [e["detail"] for e in run.events if e["kind"] in FATAL_EVENTS]
+    questions = {}
+    for question in assignment.questions.values():
+        if question.manual:
+            questions[question.id] = _manual_entry(question.id, question.points)
+        elif question.id in run.scores:
+            questions[question.id] = run.scores[question.id].to_dict()
+        else:
+            reason = fatal[-1] if fatal else "the notebook did not run to its end"
+            questions[question.id] = cannot_run(question.id, question.points, reason).to_dict()
+    return SubmissionResult(
+        learner=task.learner,
+        submission=task.path,
+        status=status,
+        summary=summary,
+        questions=questions,
+        events=run.events,
+        written=_written_answers(nb, assignment),
+        sandbox=task.sandbox,
+        isolation=sandbox.isolation,
+    )
+
+
+def not_graded(task: Task, assignment: Assignment, status: str, summary: str) -> SubmissionResult:
+    questions = {
+        q.id: _manual_entry(q.id, q.points)
+        if q.manual
+        else cannot_run(q.id, q.points, summary.rstrip(".")).to_dict()
+        for q in assignment.questions.values()
+    }
+    return SubmissionResult(
+        learner=task.learner,
+        submission=task.path or "",
+        status=status,
+        summary=summary,
+        questions=questions,
+        sandbox=task.sandbox,
+    )
+
+
+def _manual_entry(question: str, points: float) -> dict[str, Any]:
+    return {
+        "question": question,
+        "points": None,
+        "max_points": points,
+        "passed": None,
+        "message": "graded by hand: pending",
+        "seconds": 0.0,
+        "tests": [],
+    }
+
+
+def _written_answers(nb: nbformat.NotebookNode, assignment: Assignment) -> dict[str, str]:
+    answers = {}
+    for question in assignment.questions.values():
+        if question.manual:
+            cells = [c for c in nb.cells if (cell_role(c) or {}).get("question") == question.id]
+            answers[question.id] = cells[0].source.strip()[:MAX_WRITTEN_CHARS] if cells else ""
+    return answers

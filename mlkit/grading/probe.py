@@ -1,0 +1,80 @@
+"""The kernel side of the grading channel: answer the grader's questions about this notebook.
+
+After the learner's notebook has finished, the grader sends requests such as "the value
+of `churn_rate`" or "call `latency_summary` with these numbers" and reads the reply as
+plain data (mlkit.grading.codec). A request never contains a test: the expected values
+and the verdicts stay in the grader's process. A learner's code may replace this module
+in their own kernel; that only changes the values their notebook reports, which is
+what answering a question is anyway.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from mlkit.grading.codec import decode, encode
+from mlkit.grading.namespace import user_namespace
+
+MIME = "application/vnd.mlkit.probe+json"
+MAX_MESSAGE = 2000
+
+_refs: dict[int, Any] = {}
+
+
+def request_code(payload: dict) -> str:
+    """The one line of code that makes the kernel answer payload."""
+    literal = json.dumps(json.dumps(payload))
+    return f"__import__('mlkit.grading.probe', fromlist=['answer']).answer({literal})"
+
+
+def answer(request: str) -> None:
+    """Perform one request and publish the reply as display data of type MIME."""
+    from IPython.display import publish_display_data
+
+    try:
+        reply = {"ok": True, "value": encode(_perform(json.loads(request)), _remember)}
+    except BaseException as err:  # report every failure, SystemExit and interrupts included
+        reply = {
+            "ok": False,
+            "type": type(err).__name__,
+            "message": str(err)[:MAX_MESSAGE],
+            "missing": isinstance(err, _Missing),
+        }
+    publish_display_data({MIME: json.dumps(reply)})
+
+
+class _Missing(NameError):
+    pass
+
+
+def _perform(request: dict) -> Any:
+    op = request["op"]
+    if op == "get":
+        names = user_namespace()
+        if request["name"] not in names:
+            raise _Missing(request["name"])
+        return names[request["name"]]
+    target = _refs[request["ref"]]
+    if op == "getattr":
+        return getattr(target, request["name"])
+    if op == "call":
+        args = decode(request["args"], _resolve)
+        kwargs = decode(request["kwargs"], _resolve)
+        return target(*args, **kwargs)
+    if op == "getitem":
+        return target[decode(request["key"], _resolve)]
+    if op == "len":
+        return len(target)
+    raise ValueError(f"unknown request {op!r}")
+
+
+def _remember(value: Any) -> dict:
+    ref = len(_refs) + 1
+    _refs[ref] = value
+    kind = type(value)
+    return {"t": "ref", "id": ref, "type": f"{kind.__module__}.{kind.__qualname__}"}
+
+
+def _resolve(data: dict) -> Any:
+    return _refs[data["id"]]

@@ -1,0 +1,50 @@
+"""Per-learner records in the output folder: what makes an interrupted run resumable.
+
+Each finished submission is saved, atomically, as `records/<learner>.json` together with
+a fingerprint of everything its grade depends on (the submitted file, the solution with
+its tests, the limits and the sandbox). A later run skips a learner whose record has the
+same fingerprint, unless forced; grader errors are always graded again.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Any
+
+from mlkit.grading.atomic import write_json_atomic
+from mlkit.grading.results import SubmissionResult
+
+GRADER_VERSION = "1"
+
+
+def fingerprint(submission: Path | None, assignment: str, settings: dict[str, Any]) -> str:
+    """A hash of the submitted bytes, the assignment's fingerprint and the settings."""
+    digest = hashlib.sha256(GRADER_VERSION.encode())
+    digest.update(submission.read_bytes() if submission is not None else b"<missing>")
+    digest.update(assignment.encode())
+    digest.update(json.dumps(settings, sort_keys=True).encode())
+    return digest.hexdigest()
+
+
+def record_path(out: Path, learner: str) -> Path:
+    """Where learner's record lives under out."""
+    return Path(out) / "records" / f"{learner}.json"
+
+
+def save_record(out: Path, result: SubmissionResult) -> None:
+    """Write result's record atomically."""
+    write_json_atomic(record_path(out, result.learner), result.to_dict())
+
+
+def reusable_record(out: Path, learner: str, expected: str) -> SubmissionResult | None:
+    """learner's saved result when its fingerprint is expected and it is not a grader error."""
+    path = record_path(out, learner)
+    try:
+        result = SubmissionResult.from_dict(json.loads(path.read_text()))
+    except (OSError, ValueError, TypeError):
+        return None
+    if result.fingerprint != expected or result.status == "grader-error":
+        return None
+    return result

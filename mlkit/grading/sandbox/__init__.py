@@ -1,0 +1,179 @@
+"""Where a submission's kernel runs: a process sandbox (default) or a Docker container.
+
+Both give the kernel a fresh, size-capped working folder, no network, limits on memory,
+processes and file size, and a view of the filesystem without solutions/, hidden tests,
+other submissions or the grader's output; both are killed as a whole by the grader's
+watchdog. `make_sandbox` picks one; `check_sandbox` says early when one cannot run.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import shutil
+import subprocess
+import sys
+import tempfile
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from pathlib import Path
+from typing import ClassVar
+
+from mlkit.grading.exceptions import SandboxUnavailableError
+from mlkit.grading.limits import GradingLimits
+from mlkit.settings import QUICK_ENV, quick_mode
+
+SANDBOX_KINDS = ("process", "docker")
+
+
+@dataclass(frozen=True)
+class JobDir:
+    """A submission's private folder on the host: connection file, sockets, working folder."""
+
+    path: Path
+
+    @classmethod
+    def create(cls, base: Path, learner: str) -> JobDir:
+        """A new, empty job folder under base (world-readable, writable by the grader only)."""
+        base.mkdir(parents=True, exist_ok=True)
+        safe = "".join(c if c.isalnum() or c in "-_" else "_" for c in learner)[:40]
+        path = Path(tempfile.mkdtemp(prefix=f"{safe}-", dir=base))
+        path.chmod(0o755)
+        for name in ("ipc", "work", "root"):
+            (path / name).mkdir()
+        return cls(path)
+
+    @property
+    def connection_file(self) -> Path:
+        """The kernel's connection file (ports are unix sockets under ipc/)."""
+        return self.path / "kernel.json"
+
+    @property
+    def ipc_prefix(self) -> Path:
+        """Prefix of the kernel's unix sockets (ipc/kernel-1 … ipc/kernel-5)."""
+        return self.path / "ipc" / "kernel"
+
+    @property
+    def work(self) -> Path:
+        """The kernel's working folder (a tmpfs inside the sandbox)."""
+        return self.path / "work"
+
+    @property
+    def log(self) -> Path:
+        """What the kernel process itself writes to stdout and stderr."""
+        return self.path / "kernel.log"
+
+    def remove(self) -> None:
+        """Delete the folder and everything in it."""
+        shutil.rmtree(self.path, ignore_errors=True)
+
+
+class Sandbox(ABC):
+    """Runs one kernel under the limits; subclasses say how."""
+
+    kind: ClassVar[str]
+
+    def __init__(self, limits: GradingLimits, job: JobDir, *, separate_user: bool) -> None:
+        self.limits = limits
+        self.job = job
+        # A user of its own (root can pick any uid): file permissions and the per-user
+        # process limit then keep submissions apart from the grader and from each other.
+        self.separate_user = separate_user and os.geteuid() == 0
+        self.uid = self.gid = 200_000 + secrets.randbelow(800_000)
+        if not self.separate_user:
+            self.uid, self.gid = os.getuid(), os.getgid()
+        self.process: subprocess.Popen | None = None
+
+    @property
+    @abstractmethod
+    def isolation(self) -> str:
+        """How isolated the kernel is, in words, for results.json."""
+
+    @abstractmethod
+    def command(self) -> list[str]:
+        """The command that starts the kernel (its connection file is in the job folder)."""
+
+    @abstractmethod
+    def kill(self) -> None:
+        """Stop the kernel and everything it started, now."""
+
+    def kernel_argv(self) -> list[str]:
+        """The kernel's own command line, run inside the sandbox."""
+        return [sys.executable, "-m", "ipykernel_launcher", "-f", str(self.job.connection_file)]
+
+    def prepare(self) -> None:
+        """Hand the connection file and the socket folder to the kernel's user."""
+        if self.separate_user:
+            os.chown(self.job.connection_file, self.uid, self.gid)
+            os.chown(self.job.path / "ipc", self.uid, self.gid)
+
+    def started(self, process: subprocess.Popen) -> None:
+        """Remember the process that runs the sandbox."""
+        self.process = process
+
+    def running(self) -> bool:
+        """True while the process that runs the sandbox has not exited."""
+        return self.process is not None and self.process.poll() is None
+
+    def seal(self) -> None:
+        """Once the kernel's sockets exist, take back write access to their folder."""
+        if self.separate_user:
+            os.chown(self.job.path / "ipc", 0, 0)
+            (self.job.path / "ipc").chmod(0o755)
+
+    def diagnose(self) -> str | None:
+        """Why the kernel died, when the sandbox knows (e.g. out of memory), else None."""
+        return None
+
+    def cleanup(self) -> None:
+        """Kill whatever is left and delete the job folder."""
+        self.kill()
+        self.job.remove()
+
+    def kernel_env(self) -> dict[str, str]:
+        """The kernel's whole environment: nothing leaks in from the grader's."""
+        work = str(self.job.work)
+        threads = str(max(1, int(self.limits.cpus)))
+        env = {
+            "HOME": work,
+            "TMPDIR": "/tmp",
+            "PATH": f"{sys.prefix}/bin:/usr/local/bin:/usr/bin:/bin",
+            "VIRTUAL_ENV": sys.prefix,
+            "LANG": "C.UTF-8",
+            "MPLBACKEND": "Agg",
+            "MPLCONFIGDIR": f"{work}/.config/matplotlib",
+            "IPYTHONDIR": f"{work}/.ipython",
+            "MLKIT_SCRATCH": f"{work}/.scratch",
+            "BENTOML_HOME": f"{work}/.scratch/bentoml",
+            "PYTHONDONTWRITEBYTECODE": "1",
+            "PYDEVD_DISABLE_FILE_VALIDATION": "1",
+            "OMP_NUM_THREADS": threads,
+            "OPENBLAS_NUM_THREADS": threads,
+            "MKL_NUM_THREADS": threads,
+        }
+        if quick_mode():
+            env[QUICK_ENV] = "1"
+        return env
+
+
+def check_sandbox(kind: str) -> None:
+    """Raise SandboxUnavailableError (or ValueError for an unknown kind) before grading."""
+    if kind not in SANDBOX_KINDS:
+        raise ValueError(f"sandbox: expected one of {SANDBOX_KINDS}, got {kind!r}")
+    if kind == "docker":
+        from mlkit.grading.sandbox.docker import check_docker
+
+        check_docker()
+
+
+def make_sandbox(kind: str, limits: GradingLimits, job: JobDir) -> Sandbox:
+    """A new sandbox of kind ("process" or "docker") for one job."""
+    if kind == "process":
+        from mlkit.grading.sandbox.process import ProcessSandbox
+
+        return ProcessSandbox(limits, job)
+    if kind == "docker":
+        from mlkit.grading.sandbox.docker import DockerSandbox
+
+        return DockerSandbox(limits, job)
+    raise SandboxUnavailableError(f"sandbox: expected one of {SANDBOX_KINDS}, got {kind!r}")
