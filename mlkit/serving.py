@@ -4,7 +4,9 @@ BentoML imports a service from a file, so a service written in a notebook cell
 cannot be served: lessons write it with `%%writefile service.py` and start it here.
 `serve_in_background` runs `bentoml serve` in its own process group on a free port,
 waits for `/readyz`, keeps the server's log in a file, and stops everything it
-started when the `with` block ends (or at interpreter exit).
+started when the `with` block ends (or at interpreter exit). Each server gets a BentoML
+home of its own that links to the shared model store, so that servers running at the
+same time keep separate `/metrics`.
 `serve_app_in_background` does the same for a plain FastAPI app run by uvicorn.
 """
 
@@ -16,6 +18,7 @@ import re
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 from types import TracebackType
@@ -218,7 +221,29 @@ def serve_in_background(
     target = path.name if service is None else f"{path.name}:{service}"
     command = [sys.executable, "-m", "bentoml", "serve", target, "--host", LOCALHOST]
     command += ["--port", str(port), "--working-dir", str(path.parent)]
-    return _start_and_wait(command, path, port, timeout, bentoml_env(env), log_dir, wait_for)
+    log_folder = _log_folder(log_dir)
+    server_env = bentoml_env(env)
+    home = Path(tempfile.mkdtemp(prefix=f"{path.stem}-{port}-home-", dir=log_folder))
+    server_env["BENTOML_HOME"] = str(_private_home(Path(server_env["BENTOML_HOME"]), home))
+    return _start_and_wait(command, path, port, timeout, server_env, log_folder, wait_for)
+
+
+def _private_home(shared: Path, home: Path) -> Path:
+    """A BentoML home for one server: the shared model and bento stores, its own metrics.
+
+    `bentoml serve` empties `<home>/prometheus_multiproc_dir` when it starts, and /metrics
+    reports every file in it, so servers sharing a home would wipe and mix their metrics.
+    """
+    for store in ("models", "bentos"):
+        (shared / store).mkdir(parents=True, exist_ok=True)
+        (home / store).symlink_to(shared / store, target_is_directory=True)
+    return home
+
+
+def _log_folder(log_dir: str | os.PathLike[str] | None) -> Path:
+    folder = Path(log_dir) if log_dir is not None else scratch_dir("services")
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
 
 
 def serve_app_in_background(
@@ -246,7 +271,9 @@ def serve_app_in_background(
     port = port if port is not None else free_port()
     command = [sys.executable, "-m", "uvicorn", f"{path.stem}:{app}", "--app-dir", str(path.parent)]
     command += ["--host", LOCALHOST, "--port", str(port), "--no-access-log"]
-    return _start_and_wait(command, path, port, timeout, bentoml_env(env), log_dir, "/readyz")
+    return _start_and_wait(
+        command, path, port, timeout, bentoml_env(env), _log_folder(log_dir), "/readyz"
+    )
 
 
 def _start_and_wait(
@@ -255,12 +282,10 @@ def _start_and_wait(
     port: int,
     timeout: float,
     env: dict[str, str],
-    log_dir: str | os.PathLike[str] | None,
+    log_folder: Path,
     wait_for: str,
 ) -> RunningService:
     """Run `command` in its own session with its output in a log file; wait for `wait_for`."""
-    log_folder = Path(log_dir) if log_dir is not None else scratch_dir("services")
-    log_folder.mkdir(parents=True, exist_ok=True)
     log_path = log_folder / f"{path.stem}-{port}.log"
     log_file = log_path.open("wb")
     process = subprocess.Popen(
