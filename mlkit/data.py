@@ -73,6 +73,15 @@ _SCALE = {
 }
 
 
+# Drift injection draws from its own random stream, so `inject_*(df, seed=s)` on data made
+# with `make_dataset(seed=s)` does not replay the draws that made the features.
+_DRIFT_STREAM = 0xD41F7
+
+
+def _drift_rng(seed: int) -> np.random.Generator:
+    return np.random.default_rng([_DRIFT_STREAM, seed])
+
+
 def _check_positive_int(name: str, value: int) -> None:
     if isinstance(value, bool) or not isinstance(value, int | np.integer) or value <= 0:
         raise ValueError(f"{name} must be a positive whole number, got {value!r}.")
@@ -184,7 +193,7 @@ def inject_covariate_shift(
         raise ValueError(f"features must name some of {FEATURES}, got {features!r}.")
     if not isinstance(size, int | float):
         raise ValueError(f"size must be a number, got {size!r}.")
-    rng = np.random.default_rng(seed)
+    rng = _drift_rng(seed)
     out = df.copy()
     for name in features:
         if name in NUMERIC_FEATURES:
@@ -209,7 +218,7 @@ def inject_prior_shift(df: pd.DataFrame, positive_rate: float, seed: int = 0) ->
     """
     _check_frame(df, FEATURES + [TARGET])
     _check_fraction("positive_rate", positive_rate)
-    rng = np.random.default_rng(seed)
+    rng = _drift_rng(seed)
     pos = np.flatnonzero(df[TARGET].to_numpy() == 1)
     neg = np.flatnonzero(df[TARGET].to_numpy() == 0)
     n_pos = int(round(positive_rate * len(df)))
@@ -231,7 +240,7 @@ def inject_concept_drift(df: pd.DataFrame, strength: float = 1.0, seed: int = 0)
     """
     _check_frame(df, FEATURES + [TARGET])
     _check_fraction("strength", strength)
-    rng = np.random.default_rng(seed)
+    rng = _drift_rng(seed)
     out = df.copy()
     out[TARGET] = _draw_labels(out, float(strength), rng)
     return out

@@ -119,3 +119,14 @@ def test_probabilities_are_probabilities(reference):
     p = data.churn_probability(reference, concept=0.5)
     assert p.shape == (len(reference),)
     assert np.all((p > 0) & (p < 1))
+
+
+def test_drift_with_the_data_seed_does_not_replay_the_feature_draws():
+    df = data.make_dataset(20_000, seed=5)
+    relabelled = data.inject_concept_drift(df, strength=0.0, seed=5)
+    # Under the unchanged rule, fresh labels agree with the old ones only as often as
+    # two independent draws from the same probabilities do.
+    p = data.churn_probability(df)
+    expected = np.mean(p**2 + (1 - p) ** 2)
+    agreement = np.mean(relabelled[data.TARGET].to_numpy() == df[data.TARGET].to_numpy())
+    assert agreement == pytest.approx(expected, abs=0.01)
