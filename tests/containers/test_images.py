@@ -32,7 +32,8 @@ FROM ${BASE_IMAGE}
 WORKDIR /app
 COPY . ./
 RUN echo built > /app/built.txt && touch /app/readyz
-CMD ["sh", "-c", "trap 'exit 0' TERM; python3 -m http.server --bind $BENTOML_HOST $BENTOML_PORT & wait"]
+CMD ["sh", "-c", \
+     "trap 'exit 0' TERM; python3 -m http.server --bind $BENTOML_HOST $BENTOML_PORT & wait"]
 """
 
 
