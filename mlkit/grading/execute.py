@@ -123,6 +123,7 @@ class GradingSession:
             alive=self.km.is_alive,
             kill=self.sandbox.kill,
         )
+        probe.release()
         self.run.scores = run_hidden_tests(self.assignment, self.registry, probe)
         if probe.gone:
             cause = self.sandbox.diagnose()

@@ -17,7 +17,7 @@ even when the run is interrupted. Introduced in module 00; usable from Python:
 from __future__ import annotations
 
 import multiprocessing
-from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures import Future, ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -28,7 +28,7 @@ from mlkit.grading.assignment import Assignment, find_assignment, read_assignmen
 from mlkit.grading.atomic import write_atomic, write_json_atomic
 from mlkit.grading.feedback import feedback_html
 from mlkit.grading.gradebook import write_gradebook
-from mlkit.grading.job import Task, grade_task, not_graded
+from mlkit.grading.job import Task, grade_task, not_graded, start_worker
 from mlkit.grading.judge import load_tests
 from mlkit.grading.limits import GradingLimits
 from mlkit.grading.manual import ManualGrade, update_manual_grades
@@ -143,7 +143,7 @@ def _run(
         return
     context = multiprocessing.get_context("spawn")
     pool = ProcessPoolExecutor(
-        max_workers=min(workers, len(tasks)), mp_context=context, initializer=_warm_up
+        max_workers=min(workers, len(tasks)), mp_context=context, initializer=start_worker
     )
     try:
         futures = {pool.submit(grade_task, task): task for task in tasks}
@@ -152,20 +152,22 @@ def _run(
             unit="notebook", disable=not progress,
         )  # fmt: skip
         for future in bar:
-            task = futures[future]
-            try:
-                results[task.learner] = SubmissionResult.from_dict(future.result())
-            except Exception as err:  # a worker died; the learner is graded again next run
-                summary = f"The grader failed: {type(err).__name__}: {err}"
-                spec = read_assignment(Path(task.assignment))
-                results[task.learner] = not_graded(task, spec, "grader-error", summary)
-    finally:
+            _collect(futures[future], future, results)
+    finally:  # on an interrupt: let running submissions stop, keep every finished one
         pool.shutdown(wait=True, cancel_futures=True)
+        for future, task in futures.items():
+            if task.learner not in results and future.done() and not future.cancelled():
+                if future.exception() is None:
+                    _collect(task, future, results)
 
 
-def _warm_up() -> None:
-    """Import the execution stack once per worker, before the first submission."""
-    import mlkit.grading.execute  # noqa: F401
+def _collect(task: Task, future: Future, results: dict[str, SubmissionResult]) -> None:
+    try:
+        results[task.learner] = SubmissionResult.from_dict(future.result())
+    except Exception as err:  # a worker died; the learner is graded again next run
+        summary = f"The grader failed: {type(err).__name__}: {err}"
+        spec = read_assignment(Path(task.assignment))
+        results[task.learner] = not_graded(task, spec, "grader-error", summary)
 
 
 def write_summaries(

@@ -8,6 +8,7 @@ any worker, or on another machine of a cluster.
 
 from __future__ import annotations
 
+import signal
 import time
 import traceback
 from dataclasses import dataclass
@@ -46,8 +47,24 @@ class Task:
     fingerprint: str
 
 
+_interrupted = False
+
+
+def start_worker() -> None:
+    """Set up a worker process: after a Ctrl-C it grades nothing more it was queued."""
+    signal.signal(signal.SIGINT, _on_interrupt)
+
+
+def _on_interrupt(signum: int, frame: Any) -> None:
+    global _interrupted
+    _interrupted = True
+    raise KeyboardInterrupt
+
+
 def grade_task(task: Task) -> dict[str, Any]:
     """Grade task's submission, save its record, return the result as plain data."""
+    if _interrupted:
+        raise KeyboardInterrupt("the grading run was interrupted")
     start = time.monotonic()
     assignment = read_assignment(Path(task.assignment))
     try:

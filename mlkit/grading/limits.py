@@ -36,10 +36,17 @@ class GradingLimits:
     def __post_init__(self) -> None:
         for field in fields(self):
             value = getattr(self, field.name)
-            if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
-                raise ValueError(
-                    f"GradingLimits({field.name}=...): expected a positive number, got {value!r}"
-                )
+            whole = field.type in ("int", int)
+            if (
+                isinstance(value, bool)
+                or not isinstance(value, int | float)
+                or value <= 0
+                or (whole and value != int(value))
+            ):
+                kind = "a positive whole number" if whole else "a positive number"
+                raise ValueError(f"GradingLimits({field.name}=...): expected {kind}, got {value!r}")
+            # one type per field, so that equal limits compare (and fingerprint) equal
+            object.__setattr__(self, field.name, int(value) if whole else float(value))
         if self.memory_mb < 256:
             raise ValueError(
                 f"GradingLimits(memory_mb=...): a Python kernel needs at least 256 MB, "

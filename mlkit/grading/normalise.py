@@ -42,7 +42,7 @@ def read_submission(path: Path) -> nbformat.NotebookNode:
                 str(path), f"{size} bytes is more than the {MAX_NOTEBOOK_BYTES} a notebook may be"
             )
         text = path.read_text(encoding="utf-8")
-        nb = nbformat.reads(text, as_version=4)
+        nb = nbformat.from_dict(nbformat.reads(text, as_version=4))  # v3 upgrades are Structs
         nbformat.validate(nb)
     except UnreadableNotebookError:
         raise

@@ -50,6 +50,8 @@ class _Missing(NameError):
 
 def _perform(request: dict) -> Any:
     op = request["op"]
+    if op == "release":
+        return _release()
     if op == "get":
         names = user_namespace()
         if request["name"] not in names:
@@ -67,6 +69,27 @@ def _perform(request: dict) -> Any:
     if op == "len":
         return len(target)
     raise ValueError(f"unknown request {op!r}")
+
+
+def _release() -> None:
+    """Drop what the notebook's last error keeps alive (its frames), then collect garbage.
+
+    A cell that failed with MemoryError leaves its traceback (in sys.last_traceback and in
+    IPython's formatters), and with it every object its frames held: the tests would run
+    in an exhausted kernel.
+    """
+    import gc
+    import sys
+
+    from IPython import get_ipython
+
+    sys.last_type = sys.last_value = sys.last_traceback = None
+    shell = get_ipython()
+    if shell is not None:
+        shell.last_execution_result = None
+        for formatter in (shell.InteractiveTB, shell.SyntaxTB):
+            formatter.tb = None  # IPython's formatters keep the last traceback for %debug
+    gc.collect()
 
 
 def _remember(value: Any) -> dict:

@@ -74,6 +74,13 @@ class KernelProbe:
             raise AnswerMissingError(payload["name"])
         raise LearnerCodeError(str(data.get("type"))[:100], str(data.get("message"))[:2000])
 
+    def release(self) -> None:
+        """Ask the kernel to free what its last error holds; a failure here is not fatal."""
+        try:
+            self.request({"op": "release"})
+        except (LearnerCodeError, CodecError, ProbeTimeoutError):
+            pass
+
     def _reference(self, data: dict) -> RemoteObject:
         if type(data.get("id")) is not int:
             raise CodecError("a reference without a valid id")

@@ -116,8 +116,9 @@ class Sandbox(ABC):
         return self.process is not None and self.process.poll() is None
 
     def seal(self) -> None:
-        """Once the kernel's sockets exist, take back write access to their folder."""
+        """Once the kernel is up, take back its connection file and its socket folder."""
         if self.separate_user:
+            os.chown(self.job.connection_file, 0, 0)
             os.chown(self.job.path / "ipc", 0, 0)
             (self.job.path / "ipc").chmod(0o755)
 

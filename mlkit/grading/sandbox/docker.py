@@ -13,6 +13,7 @@ from __future__ import annotations
 import os
 import subprocess
 import uuid
+from pathlib import Path
 
 from mlkit.grading.exceptions import SandboxUnavailableError
 from mlkit.grading.limits import GradingLimits
@@ -81,8 +82,12 @@ class DockerSandbox(Sandbox):
             "--hostname", "mlkit-grading", "--log-driver", "none",
         ]  # fmt: skip
         readonly = python_paths()
-        if any(p.startswith("/root/") for p in readonly):
-            argv += ["--tmpfs", "/root:mode=755"]  # the image's /root is private (0700)
+        under_root = [Path(p).relative_to("/root") for p in readonly if p.startswith("/root/")]
+        if under_root:  # the image's /root is private (0700): stand in a traversable one
+            home = self.job.path / "home"
+            for relative in under_root:
+                (home / relative).mkdir(parents=True, exist_ok=True)
+            argv += ["--volume", f"{home}:/root:ro"]
         for path in readonly:
             argv += ["--volume", f"{path}:{path}:ro"]
         for key, value in sorted(self.kernel_env().items()):

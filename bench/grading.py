@@ -1,0 +1,93 @@
+"""Benchmark `mlkit grade`: throughput with 1 and 2 workers, and overhead over plain papermill.
+
+Grades K copies of solutions/00_welcome.ipynb three ways, in one run:
+
+1. plain papermill: `papermill.execute_notebook` on each copy in turn, python3 kernel, no
+   sandbox and no hidden tests (the baseline);
+2. `mlkit grade --workers 1` (process sandbox, hidden tests, every output file);
+3. `mlkit grade --workers 2`.
+
+It prints submissions per minute for each, the overhead ratio (grading with one worker
+against plain papermill; target at most 1.25x) and the speed-up of two workers over one
+(target at least 1.7x). Run: `.venv/bin/python bench/grading.py [--copies K]`.
+MLKIT_QUICK=1 uses fewer copies.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import tempfile
+import time
+from pathlib import Path
+
+import papermill
+
+from mlkit.grading import grade
+from mlkit.settings import quick_mode, repo_root
+
+SOLUTION = repo_root() / "solutions" / "00_welcome.ipynb"
+OVERHEAD_TARGET = 1.25
+SPEEDUP_TARGET = 1.7
+
+
+def copies(folder: Path, count: int) -> list[Path]:
+    """count learner folders, each holding a copy of the solution."""
+    paths = []
+    for index in range(count):
+        learner = folder / f"learner{index:03d}"
+        learner.mkdir(parents=True)
+        paths.append(Path(shutil.copy(SOLUTION, learner / SOLUTION.name)))
+    return paths
+
+
+def plain_papermill(notebooks: list[Path], out: Path) -> float:
+    """Seconds to execute every notebook with papermill, one after the other."""
+    out.mkdir()
+    start = time.perf_counter()
+    for index, notebook in enumerate(notebooks):
+        papermill.execute_notebook(
+            notebook, out / f"{index}.ipynb", kernel_name="python3", progress_bar=False
+        )
+    return time.perf_counter() - start
+
+
+def graded(submissions: Path, out: Path, workers: int) -> float:
+    """Seconds for `mlkit grade` to grade every submission with workers workers."""
+    start = time.perf_counter()
+    report = grade(submissions, "00", out, workers=workers, progress=False)
+    seconds = time.perf_counter() - start
+    scores = {entry["score"] for entry in report.learners.values()}
+    assert scores == {8}, f"every copy of the solution should score 8 of 8 auto points: {scores}"
+    return seconds
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--copies", type=int, default=6 if quick_mode() else 12)
+    count = parser.parse_args().copies
+    with tempfile.TemporaryDirectory(prefix="mlkit-bench-grading-") as tmp:
+        root = Path(tmp)
+        notebooks = copies(root / "submissions", count)
+        plain = plain_papermill(notebooks, root / "papermill")
+        one = graded(root / "submissions", root / "out-1", workers=1)
+        two = graded(root / "submissions", root / "out-2", workers=2)
+    rate = {name: 60 * count / seconds for name, seconds in [("p", plain), ("1", one), ("2", two)]}
+    overhead, speedup = one / plain, rate["2"] / rate["1"]
+    print(f"{count} copies of {SOLUTION.name}")
+    print(f"plain papermill          {plain:7.1f} s  {rate['p']:6.1f} submissions/min")
+    print(f"mlkit grade, 1 worker    {one:7.1f} s  {rate['1']:6.1f} submissions/min")
+    print(f"mlkit grade, 2 workers   {two:7.1f} s  {rate['2']:6.1f} submissions/min")
+    verdict = {True: "meets", False: "MISSES"}
+    print(
+        f"overhead (1 worker / papermill): {overhead:.2f}x "
+        f"({verdict[overhead <= OVERHEAD_TARGET]} the target of at most {OVERHEAD_TARGET}x)"
+    )
+    print(
+        f"speed-up (2 workers / 1 worker): {speedup:.2f}x "
+        f"({verdict[speedup >= SPEEDUP_TARGET]} the target of at least {SPEEDUP_TARGET}x)"
+    )
+
+
+if __name__ == "__main__":
+    main()

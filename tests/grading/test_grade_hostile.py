@@ -1,0 +1,504 @@
+"""One `grade` run over lab 00's solution, blank lab, a partial answer and hostile notebooks.
+
+Every case must end with its own score and status, and none may disturb another: they
+are graded together, two at a time, in the process sandbox. Each hostile case is built
+so that the attack, if it worked, would change a score or leave a trace the test sees
+(solution code copied in, a connection accepted, a file deleted, a line of output).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+import socket
+import threading
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import nbformat
+import pytest
+from conftest import skip_or_fail
+from nbformat.v4 import new_code_cell
+
+from mlkit.grading import GradingLimits, grade
+from mlkit.grading.sandbox.process import namespaces_problem
+from mlkit.settings import repo_root
+
+pytestmark = [pytest.mark.notebooks, pytest.mark.slow]
+
+SOLUTION = repo_root() / "solutions" / "00_welcome.ipynb"
+LAB = repo_root() / "labs" / "00_welcome.ipynb"
+FULL, NONE = {"q1": 2, "q2": 3, "q3": 3}, {"q1": 0, "q2": 0, "q3": 0}
+LIMITS = GradingLimits(timeout=30, cell_timeout=10, test_timeout=20, output_kb=256)
+HIDDEN_SOURCE = ("_check_percentile", "BEGIN HIDDEN TESTS", "seed=2024", "def p50_is_the_median")
+
+
+@dataclass(frozen=True)
+class Places:
+    """Paths and a port the hostile notebooks aim at."""
+
+    solutions: Path
+    submissions: Path
+    out: Path
+    port: int
+
+
+def solution() -> nbformat.NotebookNode:
+    return nbformat.read(SOLUTION, as_version=4)
+
+
+def lab() -> nbformat.NotebookNode:
+    return nbformat.read(LAB, as_version=4)
+
+
+def appended(nb: nbformat.NotebookNode, *sources: str) -> nbformat.NotebookNode:
+    nb.cells.extend(new_code_cell(source) for source in sources)
+    return nb
+
+
+def first(nb: nbformat.NotebookNode, source: str) -> nbformat.NotebookNode:
+    nb.cells.insert(0, new_code_cell(source))
+    return nb
+
+
+def answer_cell(nb: nbformat.NotebookNode, question: str) -> nbformat.NotebookNode:
+    return next(c for c in nb.cells if c.metadata.get("mlkit", {}).get("question") == question)
+
+
+def partial(_: Places) -> nbformat.NotebookNode:
+    """q2 with the right median but the maximum as p95 and p99: one point of three."""
+    nb = solution()
+    cell = answer_cell(nb, "q2")
+    right = '    return {f"p{q}": float(np.percentile(values, q)) for q in (50, 95, 99)}'
+    assert right in cell.source, "the solution's q2 changed; update this case"
+    wrong = '    return {"p50": float(np.median(values)), "p95": values.max(), "p99": values.max()}'
+    cell.source = cell.source.replace(right, wrong)
+    return nb
+
+
+def tagged_lab(_: Places) -> nbformat.NotebookNode:
+    nb = lab()
+    for cell in nb.cells:
+        kind = cell.metadata.get("mlkit", {}).get("kind")
+        cell.metadata["tags"] = ["raises-exception"] + (
+            ["skip-execution"] if kind == "tests" else []
+        )
+    return nb
+
+
+def skipped_solution(_: Places) -> nbformat.NotebookNode:
+    nb = solution()
+    for cell in nb.cells:
+        cell.metadata["tags"] = ["skip-execution"]
+    return nb
+
+
+def deleted_cells(_: Places) -> nbformat.NotebookNode:
+    nb = solution()
+    answers = [answer_cell(nb, "q2"), answer_cell(nb, "q4")]
+    nb.cells = [cell for cell in nb.cells if not any(cell is answer for answer in answers)]
+    return nb
+
+
+def duplicated_cells(_: Places) -> nbformat.NotebookNode:
+    nb = solution()
+    nb.cells = [
+        nbformat.from_dict({**cell, "id": f"{cell.id}-{copy}"})
+        for cell in nb.cells
+        for copy in (1, 2)
+    ]
+    return nb
+
+
+def bogus_kernel(_: Places) -> nbformat.NotebookNode:
+    nb = solution()
+    nb.metadata["kernelspec"] = {
+        "name": "no-such-kernel",
+        "display_name": "?",
+        "language": "python",
+    }
+    return nb
+
+
+READ_HIDDEN = """
+import glob, json, os
+places = [{solutions!r}, {repo_solutions!r}, {submissions!r}, {out!r}]
+places += ["/tmp", os.getcwd(), "..", "../.."]
+found = []
+for base in places:
+    for path in glob.glob(os.path.join(base, "**", "*.ipynb"), recursive=True):
+        try:
+            text = open(path).read()
+        except OSError:
+            continue
+        if "BEGIN SOLUTION" in text or "hidden-tests" in text or "latency_summary" in text:
+            found.append(path)
+for name in os.listdir({repo_root!r}) if os.path.isdir({repo_root!r}) else []:
+    if name in ("solutions", "labs", "tests"):
+        found.append(os.path.join({repo_root!r}, name))
+print("SEARCHED", len(places), "places")
+for path in found:
+    print("LEAK", path)
+    if path.endswith(".ipynb"):
+        for cell in json.load(open(path))["cells"]:
+            if cell["cell_type"] == "code":
+                try:
+                    exec("".join(cell["source"]), globals())
+                except Exception:
+                    pass
+"""
+
+DELETE_FILES = """
+import os, shutil
+report = []
+for base in [os.getcwd(), "..", "../..", {out!r}, {submissions!r}, {solutions!r}]:
+    try:
+        names = os.listdir(base)
+    except OSError as err:
+        report.append(f"cannot list {{base}}: {{type(err).__name__}}")
+        continue
+    for name in names:
+        path = os.path.join(base, name)
+        try:
+            if os.path.isdir(path) and not os.path.islink(path):
+                shutil.rmtree(path)
+            else:
+                os.remove(path)
+            report.append(f"deleted {{path}}")
+        except OSError as err:
+            report.append(f"kept {{path}}: {{type(err).__name__}}")
+    for fake in ("results.json", "gradebook.csv", "kernel.json", "sandbox.json"):
+        try:
+            with open(os.path.join(base, fake), "w") as handle:
+                handle.write('{{"score": 100}}')
+            report.append(f"wrote {{base}}/{{fake}}")
+        except OSError as err:
+            report.append(f"could not write {{base}}/{{fake}}: {{type(err).__name__}}")
+print("\\n".join(report))
+"""
+
+FAKE_SCORE = """
+import json, os
+from IPython.display import publish_display_data
+perfect = {q: {"points": p, "max": p, "passed": True, "message": "all checks passed"}
+           for q, p in [("q1", 2), ("q2", 3), ("q3", 3), ("q4", 2)]}
+entry = {"status": "ok", "score": 10, "max": 10, "questions": perfect}
+print(json.dumps({"learners": {"fake-score": entry}}))
+print("q1 PASS: 2 of 2 checks passed.")
+reply = json.dumps({"ok": True, "value": 0.2555})
+publish_display_data({"application/vnd.mlkit.probe+json": reply})
+for folder in (".", ".."):
+    for name in ("results.json", "gradebook.csv"):
+        try:
+            with open(os.path.join(folder, name), "w") as handle:
+                handle.write(json.dumps(perfect))
+        except OSError:
+            pass
+"""
+
+PATCH_GRADER = """
+import json
+import numpy, numpy.testing
+import mlkit, mlkit.grading, mlkit.grading.probe as probe, mlkit.grading.scoring as scoring
+from IPython.display import publish_display_data
+from mlkit.grading import test
+
+mlkit.check = mlkit.grading.check = lambda question: True
+scoring.score_question = scoring.run_test = lambda *args, **kwargs: None
+numpy.allclose = lambda *args, **kwargs: True
+numpy.testing.assert_allclose = lambda *args, **kwargs: None
+
+@test("q1", points=100)
+def free_points(ns):
+    pass
+
+def forged(request):
+    value = {"t": "ndarray", "dtype": "|O", "shape": [1], "b64": "AAAAAAAAAAA="}
+    publish_display_data({probe.MIME: json.dumps({"ok": True, "value": value})})
+
+probe.answer = forged
+"""
+
+ALWAYS_EQUAL = """
+class AlwaysEqual(float):
+    def __eq__(self, other):
+        return True
+    def __ne__(self, other):
+        return False
+    def __ge__(self, other):
+        return True
+    def __getitem__(self, key):
+        return self
+    def __len__(self):
+        return 500
+    __hash__ = float.__hash__
+
+churn_rate = AlwaysEqual(0.5)
+
+def latency_summary(latencies_ms):
+    return {"p50": AlwaysEqual(), "p95": AlwaysEqual(), "p99": AlwaysEqual()}
+
+class Model:
+    def predict(self, X):
+        return AlwaysEqual()
+    def predict_proba(self, X):
+        return AlwaysEqual()
+
+model = Model()
+"""
+
+NETWORK = """
+import socket
+try:
+    with socket.create_connection(("127.0.0.1", {port}), timeout=3) as conn:
+        conn.sendall(b"hello from a submission")
+    print("NETWORK: connected")
+except OSError as err:
+    print("NETWORK: blocked", type(err).__name__)
+"""
+
+MEMORY_BOMB = """
+def bomb():
+    chunks = []
+    while True:
+        chunks.append(b"\\x01" * (64 * 2**20))
+
+bomb()
+"""
+
+
+def places_source(template: str, places: Places) -> str:
+    return template.format(
+        solutions=str(places.solutions),
+        repo_solutions=str(repo_root() / "solutions"),
+        repo_root=str(repo_root()),
+        submissions=str(places.submissions),
+        out=str(places.out),
+        port=places.port,
+    )
+
+
+@dataclass(frozen=True)
+class Case:
+    """A submission, the status and auto-graded points it must get."""
+
+    learner: str
+    build: Callable[[Places], nbformat.NotebookNode | str]
+    status: str
+    points: dict[str, float]
+
+
+CASES = [
+    Case("solution", lambda p: solution(), "ok", FULL),
+    Case("blank-lab", lambda p: lab(), "cell-errors", NONE),
+    Case("partial", partial, "ok", {**FULL, "q2": 1}),
+    Case("infinite-loop", lambda p: appended(solution(), "while True:\n    pass"), "timeout", FULL),
+    Case(
+        "sleep", lambda p: appended(solution(), "import time\ntime.sleep(10**6)"), "timeout", FULL
+    ),
+    Case(
+        "ignores-interrupt",
+        lambda p: appended(
+            solution(),
+            "import signal\nsignal.signal(signal.SIGINT, signal.SIG_IGN)\nwhile True:\n    pass",
+        ),
+        "timeout",
+        NONE,
+    ),
+    Case(
+        "wall-clock",
+        lambda p: appended(solution(), *["import time\ntime.sleep(8)"] * 4),
+        "timeout",
+        NONE,
+    ),
+    Case("os-exit", lambda p: appended(solution(), "import os\nos._exit(1)"), "kernel-died", NONE),
+    Case("sys-exit-blank", lambda p: first(lab(), "import sys\nsys.exit(0)"), "cell-errors", NONE),
+    Case(
+        "sys-exit-solution",
+        lambda p: first(solution(), "import sys\nsys.exit(0)"),
+        "cell-errors",
+        FULL,
+    ),
+    Case("memory-bomb", lambda p: appended(solution(), MEMORY_BOMB), "memory-limit", FULL),
+    Case(
+        "big-output",
+        lambda p: appended(solution(), 'for _ in range(50):\n    print("x" * 2**20)'),
+        "output-limit",
+        FULL,
+    ),
+    Case("fake-score", lambda p: appended(lab(), FAKE_SCORE), "cell-errors", NONE),
+    Case("patches-grader", lambda p: appended(lab(), PATCH_GRADER), "cell-errors", NONE),
+    Case("always-equal", lambda p: appended(lab(), ALWAYS_EQUAL), "cell-errors", NONE),
+    Case(
+        "reads-hidden",
+        lambda p: appended(lab(), places_source(READ_HIDDEN, p)),
+        "cell-errors",
+        NONE,
+    ),
+    Case(
+        "deletes-files", lambda p: appended(solution(), places_source(DELETE_FILES, p)), "ok", FULL
+    ),
+    Case("chdir-root", lambda p: first(solution(), "import os\nos.chdir('/')"), "ok", FULL),
+    Case("network", lambda p: appended(solution(), places_source(NETWORK, p)), "ok", FULL),
+    Case("nbformat-3", lambda p: nbformat.writes(nbformat.convert(solution(), 3)), "ok", FULL),
+    Case("corrupt-json", lambda p: nbformat.writes(solution())[:500], "unreadable", NONE),
+    Case("deleted-cells", deleted_cells, "ok", {**FULL, "q2": 0}),
+    Case("duplicated-cells", duplicated_cells, "ok", FULL),
+    Case("tags-on-blank", tagged_lab, "cell-errors", NONE),
+    Case("skip-execution-tags", skipped_solution, "ok", FULL),
+    Case("bogus-kernelspec", bogus_kernel, "ok", FULL),
+]
+BY_NAME = {case.learner: case for case in CASES}
+
+
+class Listener:
+    """A TCP server on the host's 127.0.0.1 that counts connections (there must be none)."""
+
+    def __init__(self) -> None:
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen()
+        self.sock.settimeout(0.2)
+        self.port = self.sock.getsockname()[1]
+        self.accepted = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._serve, daemon=True)
+        self._thread.start()
+
+    def _serve(self) -> None:
+        while not self._stop.is_set():
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                continue
+            self.accepted += 1
+            conn.close()
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join()
+        self.sock.close()
+
+
+def digest(folder: Path) -> dict[str, str]:
+    return {
+        str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(folder.rglob("*"))
+        if p.is_file()
+    }
+
+
+@dataclass
+class Graded:
+    places: Places
+    results: dict
+    listener: Listener
+    before: dict[str, dict[str, str]]
+
+    def executed_text(self, learner: str) -> str:
+        nb = nbformat.read(self.places.out / "executed" / f"{learner}.ipynb", as_version=4)
+        return "".join(
+            out.get("text", "")
+            for cell in nb.cells
+            if cell.cell_type == "code"
+            for out in cell.outputs
+        )
+
+
+@pytest.fixture(scope="module")
+def graded(tmp_path_factory) -> Iterator[Graded]:
+    problem = namespaces_problem()
+    if problem is not None:
+        skip_or_fail(f"the hostile suite needs the namespace sandbox: {problem}")
+    root = tmp_path_factory.mktemp("hostile")
+    listener = Listener()
+    places = Places(root / "solutions", root / "submissions", root / "out", listener.port)
+    places.solutions.mkdir()
+    shutil.copy(SOLUTION, places.solutions)
+    for case in CASES:
+        if case.learner == "solution":
+            target = places.submissions / "eve.ipynb"  # the flat layout, next to folders
+            target.parent.mkdir(parents=True, exist_ok=True)
+            nbformat.write(solution(), target)
+        folder = places.submissions / case.learner
+        folder.mkdir(parents=True)
+        built = case.build(places)
+        text = built if isinstance(built, str) else nbformat.writes(built)
+        (folder / "00_welcome.ipynb").write_text(text)
+    before = {"submissions": digest(places.submissions), "solutions": digest(places.solutions)}
+    try:
+        grade(
+            places.submissions, "00", places.out, workers=2, limits=LIMITS,
+            solutions=places.solutions, progress=False,
+        )  # fmt: skip
+    finally:
+        listener.close()
+    results = json.loads((places.out / "results.json").read_text())
+    yield Graded(places, results, listener, before)
+
+
+@pytest.mark.parametrize("case", CASES, ids=lambda case: case.learner)
+def test_each_case_gets_its_score_and_status(graded, case):
+    entry = graded.results["learners"][case.learner]
+    points = {q: entry["questions"][q]["points"] for q in case.points}
+    assert (entry["status"], points) == (case.status, case.points), entry["summary"]
+    assert entry["questions"]["q4"]["points"] is None and entry["pending"] == ["q4"]
+    if case.status not in ("unreadable",):
+        assert entry["isolation"].startswith("namespaces"), entry["isolation"]
+
+
+def test_the_flat_layout_is_graded_alongside_folders(graded):
+    assert graded.results["learners"]["eve"]["status"] == "ok"
+    assert graded.results["learners"]["eve"]["score"] == 8
+
+
+def test_gradebook_has_every_learner_despite_the_hostile_ones(graded):
+    lines = (graded.places.out / "gradebook.csv").read_text().splitlines()
+    assert lines[0] == "learner,q1,q2,q3,q4,total,max,status,pending"
+    assert sorted(line.split(",")[0] for line in lines[1:]) == sorted([*BY_NAME, "eve"])
+
+
+def test_nothing_outside_the_sandbox_was_deleted_or_edited(graded):
+    assert digest(graded.places.submissions) == graded.before["submissions"]
+    assert digest(graded.places.solutions) == graded.before["solutions"]
+    text = graded.executed_text("deletes-files")
+    assert f"cannot list {graded.places.out}: FileNotFoundError" in text
+    assert "deleted .." not in text and "wrote ../results.json" not in text
+    assert all((graded.places.out / "feedback" / f"{name}.html").exists() for name in BY_NAME)
+
+
+def test_hidden_tests_and_other_submissions_were_out_of_reach(graded):
+    text = graded.executed_text("reads-hidden")
+    assert "SEARCHED 8 places" in text
+    assert "LEAK" not in text
+
+
+def test_no_connection_reached_the_host(graded):
+    assert graded.listener.accepted == 0
+    assert "NETWORK: blocked" in graded.executed_text("network")
+
+
+def test_output_was_capped_while_it_streamed(graded):
+    executed = graded.places.out / "executed" / "big-output.ipynb"
+    assert executed.stat().st_size < 2 * LIMITS.output_kb * 1024
+    assert "output past 256 KB dropped" in graded.executed_text("big-output")
+
+
+def test_interrupted_cells_are_named_and_the_run_goes_on(graded):
+    events = graded.results["learners"]["infinite-loop"]["events"]
+    assert [e["kind"] for e in events] == ["cell-timeout"]
+    assert "ran past the 10 s cell limit and was interrupted" in events[0]["detail"]
+    summary = graded.results["learners"]["ignores-interrupt"]["summary"]
+    assert "did not run to the end" in summary and "ignored the interrupt" in summary
+    assert "ran past its 30 s limit" in graded.results["learners"]["wall-clock"]["summary"]
+    assert "exit code 1" in graded.results["learners"]["os-exit"]["summary"]
+
+
+def test_feedback_shows_messages_but_no_hidden_test_code(graded):
+    page = (graded.places.out / "feedback" / "partial.html").read_text()
+    assert "p95 is not the 95th percentile" in page and "Score: 6 / 10" in page
+    for learner in BY_NAME:
+        page = (graded.places.out / "feedback" / f"{learner}.html").read_text()
+        assert not any(secret in page for secret in HIDDEN_SOURCE), learner
