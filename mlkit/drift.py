@@ -156,7 +156,7 @@ def _numeric_summary(ref: np.ndarray, cur: np.ndarray, edges: np.ndarray) -> _Nu
     last_of_equal = np.append(merged[1:] != merged[:-1], True)
     return _NumericSummary(
         ks_d=float(np.abs(cdf_gap[last_of_equal]).max()),
-        wasserstein=float(np.vecdot(np.abs(cdf_gap[:-1]), np.diff(merged))),
+        wasserstein=float(np.sum(np.abs(cdf_gap[:-1]) * np.diff(merged))),
         ref_counts=_bin_counts(ref, edges),
         cur_counts=_bin_counts(cur, edges),
     )
