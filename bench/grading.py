@@ -16,6 +16,7 @@ MLKIT_QUICK=1 uses fewer copies.
 from __future__ import annotations
 
 import argparse
+import os
 import shutil
 import tempfile
 import time
@@ -66,6 +67,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--copies", type=int, default=6 if quick_mode() else 12)
     count = parser.parse_args().copies
+    load_before = os.getloadavg()[0]
     with tempfile.TemporaryDirectory(prefix="mlkit-bench-grading-") as tmp:
         root = Path(tmp)
         notebooks = copies(root / "submissions", count)
@@ -74,7 +76,10 @@ def main() -> None:
         two = graded(root / "submissions", root / "out-2", workers=2)
     rate = {name: 60 * count / seconds for name, seconds in [("p", plain), ("1", one), ("2", two)]}
     overhead, speedup = one / plain, rate["2"] / rate["1"]
-    print(f"{count} copies of {SOLUTION.name}")
+    print(
+        f"{count} copies of {SOLUTION.name}; load average before {load_before:.1f}, after "
+        f"{os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs (others' work skews the figures)"
+    )
     print(f"plain papermill          {plain:7.1f} s  {rate['p']:6.1f} submissions/min")
     print(f"mlkit grade, 1 worker    {one:7.1f} s  {rate['1']:6.1f} submissions/min")
     print(f"mlkit grade, 2 workers   {two:7.1f} s  {rate['2']:6.1f} submissions/min")

@@ -165,9 +165,9 @@ def _collect(task: Task, future: Future, results: dict[str, SubmissionResult]) -
     try:
         results[task.learner] = SubmissionResult.from_dict(future.result())
     except Exception as err:  # a worker died; the learner is graded again next run
-        summary = f"The grader failed: {type(err).__name__}: {err}"
+        reason = f"the grader failed: {type(err).__name__}: {err}"
         spec = read_assignment(Path(task.assignment))
-        results[task.learner] = not_graded(task, spec, "grader-error", summary)
+        results[task.learner] = not_graded(task, spec, "grader-error", reason)
 
 
 def write_summaries(

@@ -21,7 +21,7 @@ from mlkit.grading.assignment import Assignment, cell_role, read_assignment
 from mlkit.grading.atomic import write_atomic
 from mlkit.grading.exceptions import UnreadableNotebookError
 from mlkit.grading.execute import GradingSession
-from mlkit.grading.judge import load_tests
+from mlkit.grading.judge import load_tests, preload_imports
 from mlkit.grading.limits import GradingLimits
 from mlkit.grading.normalise import normalise, read_submission
 from mlkit.grading.records import save_record
@@ -71,7 +71,7 @@ def grade_task(task: Task) -> dict[str, Any]:
         result = _grade(task, assignment, GradingLimits(**task.limits))
     except Exception as err:  # the grader failed, not the learner: say so, grade again next run
         detail = "".join(traceback.format_exception_only(err)).strip()
-        result = not_graded(task, assignment, "grader-error", f"The grader failed: {detail}")
+        result = not_graded(task, assignment, "grader-error", f"the grader failed: {detail}")
     result.seconds = round(time.monotonic() - start, 2)
     result.fingerprint = task.fingerprint
     save_record(Path(task.out), result)
@@ -80,12 +80,13 @@ def grade_task(task: Task) -> dict[str, Any]:
 
 def _grade(task: Task, assignment: Assignment, limits: GradingLimits) -> SubmissionResult:
     if task.path is None:
-        return not_graded(task, assignment, "missing", f"No notebook to grade: {task.problem}.")
+        return not_graded(task, assignment, "missing", f"no notebook to grade ({task.problem})")
     try:
         nb = normalise(read_submission(Path(task.path)))
     except UnreadableNotebookError as err:
-        return not_graded(task, assignment, "unreadable", f"Not graded: {err.reason}.")
+        return not_graded(task, assignment, "unreadable", f"the file is {err.reason}")
     registry = load_tests(assignment)
+    preload_imports(assignment)
     sandbox = make_sandbox(task.sandbox, limits, JobDir.create(Path(task.jobs), task.learner))
     session = GradingSession(assignment, registry, sandbox, limits)
     try:
@@ -120,18 +121,19 @@ def _grade(task: Task, assignment: Assignment, limits: GradingLimits) -> Submiss
     )
 
 
-def not_graded(task: Task, assignment: Assignment, status: str, summary: str) -> SubmissionResult:
+def not_graded(task: Task, assignment: Assignment, status: str, reason: str) -> SubmissionResult:
+    """The result of a submission that could not run: each auto-graded question scores 0."""
     questions = {
         q.id: _manual_entry(q.id, q.points)
         if q.manual
-        else cannot_run(q.id, q.points, summary.rstrip(".")).to_dict()
+        else cannot_run(q.id, q.points, reason).to_dict()
         for q in assignment.questions.values()
     }
     return SubmissionResult(
         learner=task.learner,
         submission=task.path or "",
         status=status,
-        summary=summary,
+        summary=f"Not graded: {reason}.",
         questions=questions,
         sandbox=task.sandbox,
     )

@@ -25,6 +25,10 @@ without pickle (mlkit.grading.codec). So:
 
 from __future__ import annotations
 
+import ast
+import importlib
+import threading
+
 from mlkit.grading.assignment import Assignment
 from mlkit.grading.exceptions import AuthoringError
 from mlkit.grading.registry import TestRegistry, collect_tests
@@ -32,6 +36,34 @@ from mlkit.grading.remote import KernelProbe, RemoteNamespace
 from mlkit.grading.scoring import QuestionScore, score_question
 
 _collected: dict[str, TestRegistry] = {}
+_preloading: set[str] = set()
+
+
+def preload_imports(assignment: Assignment) -> None:
+    """Import, in a background thread, the modules assignment's tests import.
+
+    The first submission a worker grades would otherwise pay for them (pandas, sklearn …)
+    when its tests start; in the background they load while its notebook runs.
+    """
+    if assignment.fingerprint in _preloading:
+        return
+    _preloading.add(assignment.fingerprint)
+    names = set()
+    for cell in assignment.test_cells:
+        for node in ast.walk(ast.parse(cell.public_source + "\n" + cell.hidden_source)):
+            if isinstance(node, ast.Import):
+                names.update(alias.name for alias in node.names)
+            elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+                names.add(node.module)
+    threading.Thread(target=_import_all, args=(sorted(names),), daemon=True).start()
+
+
+def _import_all(names: list[str]) -> None:
+    for name in names:
+        try:
+            importlib.import_module(name)
+        except Exception:  # the tests will report it when they run
+            pass
 
 
 def load_tests(assignment: Assignment) -> TestRegistry:

@@ -39,7 +39,7 @@ def read_submission(path: Path) -> nbformat.NotebookNode:
         size = path.stat().st_size
         if size > MAX_NOTEBOOK_BYTES:
             raise UnreadableNotebookError(
-                str(path), f"{size} bytes is more than the {MAX_NOTEBOOK_BYTES} a notebook may be"
+                str(path), f"too large: {size} bytes, more than the {MAX_NOTEBOOK_BYTES} allowed"
             )
         text = path.read_text(encoding="utf-8")
         nb = nbformat.from_dict(nbformat.reads(text, as_version=4))  # v3 upgrades are Structs

@@ -502,3 +502,13 @@ def test_feedback_shows_messages_but_no_hidden_test_code(graded):
     for learner in BY_NAME:
         page = (graded.places.out / "feedback" / f"{learner}.html").read_text()
         assert not any(secret in page for secret in HIDDEN_SOURCE), learner
+
+
+def test_questions_that_could_not_run_carry_the_reason(graded):
+    corrupt = graded.results["learners"]["corrupt-json"]
+    assert corrupt["summary"].startswith("Not graded: the file is not valid JSON")
+    assert corrupt["questions"]["q1"]["message"].startswith(
+        "not graded: the file is not valid JSON"
+    )
+    died = graded.results["learners"]["os-exit"]["questions"]["q2"]["message"]
+    assert died.startswith("not graded: the kernel stopped in cell 16 (exit code 1)")
