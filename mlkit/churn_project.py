@@ -192,13 +192,13 @@ def build_and_run(
         requirements = image_audit.bento_requirements(bento)
         image = containers.containerize(bento, image_tag=f"mlkit-check-{bento.tag}")
         try:
+            shipped = image_audit.image_files(image.tag)
             with containers.run_container(image.tag) as running:
                 readyz = httpx.get(f"{running.url}/readyz", timeout=10).status_code
                 reply = httpx.post(
                     f"{running.url}/predict", json={"customers": customers}, timeout=30
                 )
                 reply.raise_for_status()
-            shipped = image_audit.image_files(image.tag)
         finally:
             containers.remove_image(image.tag)
     finally:

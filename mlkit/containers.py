@@ -408,7 +408,10 @@ def run_container(
     settings.update(BENTOML_DO_NOT_TRACK="True", **(env or {}))
     flags = [arg for key, value in settings.items() for arg in ("--env", f"{key}={value}")]
     started = time.monotonic()
-    result = _docker("run", "--detach", "--name", name, "--network", "host", *flags, image)
+    # --pull never: a missing image is an error here, never a download from a registry.
+    result = _docker(
+        "run", "--detach", "--pull", "never", "--name", name, "--network", "host", *flags, image
+    )
     if result.returncode != 0:
         _docker("rm", "--force", name)
         raise ContainerStartError(image, "`docker run` failed", result.stderr.strip())

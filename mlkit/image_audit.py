@@ -94,7 +94,7 @@ def image_files(image: str, folder: str = IMAGE_BENTO_PATH) -> list[str]:
         raise DockerUnavailableError(f"{problem}; image_files needs a Docker engine.")
     name = f"mlkit-audit-{uuid.uuid4().hex[:12]}"
     created = subprocess.run(
-        ["docker", "create", "--name", name, "--network", "none", image],
+        ["docker", "create", "--pull", "never", "--name", name, "--network", "none", image],
         capture_output=True,
         text=True,
         check=False,

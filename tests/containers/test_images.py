@@ -18,6 +18,7 @@ import pytest
 from mlkit.containers import (
     BASE_IMAGE_ENV,
     BuildError,
+    ContainerStartError,
     DockerUnavailableError,
     build_image,
     image_size,
@@ -107,11 +108,9 @@ def test_any_image_that_answers_readyz_runs_and_reports_its_memory(image):
 
 
 @pytest.mark.docker
-def test_image_files_names_a_missing_image_or_folder(image):
+def test_image_files_names_a_missing_folder(image):
     with pytest.raises(ValueError, match="folder: '/no/such/folder'"):
         image_files(image.tag, "/no/such/folder")
-    with pytest.raises(ValueError, match="image: cannot create a container"):
-        image_files("mlkit-test-no-such-image:0")
 
 
 @pytest.mark.docker
@@ -124,6 +123,15 @@ def test_failed_build_raises_with_the_log_and_leaves_no_image(docker_engine, tmp
     assert "no image" in str(caught.value) and "step-failed" in caught.value.log_tail
     inspect = subprocess.run(["docker", "image", "inspect", tag], capture_output=True)
     assert inspect.returncode != 0
+
+
+@pytest.mark.docker
+def test_a_missing_image_is_an_error_not_a_download(docker_engine):
+    missing = f"mlkit-test-no-such-image:{uuid.uuid4().hex[:8]}"
+    with pytest.raises(ContainerStartError, match="No such image"):
+        run_container(missing)
+    with pytest.raises(ValueError, match="No such image"):
+        image_files(missing)
 
 
 def test_build_image_needs_a_dockerfile(tmp_path):
