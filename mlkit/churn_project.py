@@ -179,18 +179,24 @@ class ContainerCheck:
 
 
 def build_and_run(
-    project: str | os.PathLike[str], customers: list[dict[str, Any]]
+    project: str | os.PathLike[str],
+    customers: list[dict[str, Any]],
+    *,
+    log_dir: str | os.PathLike[str] | None = None,
 ) -> ContainerCheck:
     """Build the project's bento and image, run it, POST `customers` to /predict, list the
     image's files; then stop the container and delete the image and the bento.
 
-    Needs a Docker engine (`DockerUnavailableError` otherwise). Introduced in module 03's lab.
+    Build logs go to `log_dir` (default `<scratch>/bentos`). Needs a Docker engine
+    (`DockerUnavailableError` otherwise). Introduced in module 03's lab.
     """
-    bento = containers.build_bento(project)
+    bento = containers.build_bento(project, log_dir=log_dir)
     try:
         files = image_audit.bento_files(bento)
         requirements = image_audit.bento_requirements(bento)
-        image = containers.containerize(bento, image_tag=f"mlkit-check-{bento.tag}")
+        image = containers.containerize(
+            bento, image_tag=f"mlkit-check-{bento.tag}", log_dir=log_dir
+        )
         try:
             shipped = image_audit.image_files(image.tag)
             with containers.run_container(image.tag) as running:

@@ -172,9 +172,11 @@ def build_bento(
     config = _build_config(folder, service, packages, chosen_base)
     work = Path(log_dir) if log_dir is not None else scratch_dir("bentos")
     work.mkdir(parents=True, exist_ok=True)
-    bentofile = work / f"{folder.name}.bentofile.yaml"
+    # One name per process: builds of same-named folders may run at once (parallel grading).
+    stem = f"{folder.name}-{os.getpid()}"
+    bentofile = work / f"{stem}.bentofile.yaml"
     bentofile.write_text(yaml.safe_dump(config, sort_keys=False))
-    log_path = work / f"{folder.name}.build.log"
+    log_path = work / f"{stem}.build.log"
     command = [sys.executable, "-m", "bentoml", "build", str(folder), "-f", str(bentofile)]
     command += ["--output", "tag"]
     with log_path.open("w") as log:
