@@ -34,7 +34,7 @@ lint: setup
 test: setup lint
 	$(BIN)/mlkit assign --check
 	MLKIT_QUICK=1 $(BIN)/pytest tests course solutions --nbval-lax --nbval-current-env \
-		--nbval-cell-timeout=600 -p no:cacheprovider $(PYTEST_ARGS)
+		--nbval-cell-timeout=600 -p no:cacheprovider --durations=20 $(PYTEST_ARGS)
 
 assign: setup
 	$(BIN)/mlkit assign

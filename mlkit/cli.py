@@ -1,11 +1,11 @@
-"""The `mlkit` command line: `mlkit doctor`, `mlkit assign`, `mlkit grade`."""
+"""The `mlkit` command line: `doctor`, `assign`, `grade` and `manifests`."""
 
 from __future__ import annotations
 
 import typer
 
 app = typer.Typer(
-    help="mlkit: the course kit's command line (doctor, assign, grade).",
+    help="mlkit: the course kit's command line (doctor, assign, grade, manifests).",
     no_args_is_help=True,
     add_completion=False,
 )
@@ -13,7 +13,7 @@ app = typer.Typer(
 
 @app.callback()
 def main() -> None:
-    """mlkit: check your machine, generate labs from solutions, grade submissions."""
+    """mlkit: check your machine, generate labs, grade submissions, write Kubernetes manifests."""
 
 
 @app.command()
