@@ -20,6 +20,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import shlex
 import signal
 import subprocess
 import sys
@@ -438,15 +439,16 @@ def run_locust(
     """Run `locust --headless` against `host` (127.0.0.1 only) and read back its statistics.
 
     Give `users` (at most `MAX_USERS`) and `run_time` (whole seconds), started at
-    `spawn_rate` users a second (default: all at once), or a `shape=StepLoad(...)`
+    `spawn_rate` users a second (default: all within a second), or `shape=StepLoad(...)`
     instead. Files go to `csv_prefix` (default `<scratch>/locust/run-<time>`):
-    `_stats.csv`, `_stats_history.csv` (every second, every endpoint), `_failures.csv`,
-    `.json` and `.log`. `stop_timeout` seconds let running requests finish at the end;
-    the run stops early after `max_requests` requests. `watch` names processes whose
-    CPU is sampled with Locust's, e.g. `{"server": svc.process.pid}`; `user_classes`
-    picks some of the locustfile's User classes (default: all); `env` adds environment
-    variables for the locustfile. Locust is killed if it runs past its
-    time budget (raising `LoadTestError`) or the caller is interrupted. Introduced in module 04.
+    `_stats.csv`, `_stats_history.csv` (every second, every endpoint), `.json`,
+    `_errors.json` and `.log` (which starts with the command). `stop_timeout` seconds let
+    running requests finish at the end; the run stops early after `max_requests`
+    requests. `watch` names processes whose CPU is sampled with Locust's, e.g.
+    `{"server": svc.process.pid}`; `user_classes` picks some of the locustfile's User
+    classes (default: all); `env` adds environment variables for the locustfile. Locust
+    is killed if it runs past its time budget (raising `LoadTestError`) or the caller is
+    interrupted. Introduced in module 04.
     """
     path = _check_locustfile(locustfile)
     target = local_host(host)
@@ -514,6 +516,8 @@ def run_locust(
 
     budget = duration + stop_timeout + _STARTUP_BUDGET_S
     with log_path.open("wb") as log:
+        log.write(f"$ {shlex.join(command)}\n".encode())
+        log.flush()
         process = subprocess.Popen(
             command,
             cwd=path.parent,
@@ -575,7 +579,7 @@ def run_locust(
     )
 
 
-def step_summary(history: pd.DataFrame, settle_s: float = PERCENTILE_WINDOW_S + 1) -> pd.DataFrame:
+def step_summary(history: pd.DataFrame, settle_s: float = PERCENTILE_WINDOW_S) -> pd.DataFrame:
     """One row per step of a stepped run, from its per-second history.
 
     A step is a run of seconds with the same user count; its first `settle_s` seconds

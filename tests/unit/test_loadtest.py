@@ -170,8 +170,9 @@ def test_a_locust_that_outlives_its_budget_is_killed(tmp_path, monkeypatch):
         )
     )
     monkeypatch.setattr(loadtest, "_STARTUP_BUDGET_S", 2.0)
+    prefix = tmp_path / "run"
     with pytest.raises(LoadTestError, match="still running") as caught:
-        run_locust(stuck, "http://127.0.0.1:9", 1, run_time=1, stop_timeout=0)
+        run_locust(stuck, "http://127.0.0.1:9", 1, run_time=1, stop_timeout=0, csv_prefix=prefix)
     assert caught.value.exit_code is None
     assert locust_children() == []
 
