@@ -17,6 +17,9 @@ tuned service, with the same customer in a list of one). For each it prints requ
 p50/p95/p99, error rate and the ratios to the baseline, and the CPU that the server,
 Locust and every other program used: on a 2-core machine the load generator and anything
 else running take CPU from the server, so compare runs made under similar "other" load.
+For a server with two workers, "busiest worker" is the share of the server's work that
+the busier one did: each of Locust's connections stays with the worker that accepted it,
+so the split can be uneven (0.5 is even, 1.0 means one worker did everything).
 
 Run: .venv/bin/python bench/serving.py [--users N] [--seconds T] [--quick]
 Target: the tuned BentoML service >= 1.0x the baseline's requests/s, p99 no worse, no errors.
@@ -37,6 +40,7 @@ import nbformat
 import numpy as np
 import onnxruntime as ort
 import pandas as pd
+import psutil
 
 import mlkit
 from mlkit import data, models
@@ -103,10 +107,15 @@ def load_service(
     with httpx.Client(base_url=svc.url, timeout=30) as client:
         for _ in range(30):
             client.post(f"/{endpoint}", json=body).raise_for_status()
+    workers = {
+        f"worker {i}": p.pid
+        for i, p in enumerate(psutil.Process(svc.process.pid).children(recursive=True))
+        if "_bentoml_impl.worker" in " ".join(p.cmdline())
+    }
     options = {
         "user_classes": ["OneCustomer"],
         "env": {"ENDPOINT": endpoint},
-        "watch": {"server": svc.process.pid},
+        "watch": {"server": svc.process.pid, **workers},
     }
     locustfile = folder / "locustfile.py"
     run_locust(locustfile, svc.url, args.users, run_time=3, csv_prefix=folder / "warmup", **options)
@@ -116,6 +125,7 @@ def load_service(
     )
     summary = result.summary()
     cores = {key: seconds / result.wall_seconds for key, seconds in result.cpu_seconds.items()}
+    split = [result.cpu_seconds[name] for name in workers]
     return {
         "setup": name,
         "requests/s": summary["rps"],
@@ -126,6 +136,7 @@ def load_service(
         "server cores": cores["server"],
         "Locust cores": cores["locust"],
         "other cores": max(0.0, cores["machine"] - cores["server"] - cores["locust"]),
+        "busiest worker": max(split) / sum(split) if len(split) > 1 else float("nan"),
     }
 
 
