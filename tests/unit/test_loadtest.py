@@ -230,3 +230,36 @@ def test_errors_break_the_slo_and_no_good_step_means_zero():
     assert (none.users, none.rps) == (0, 0.0) and "no step met" in str(none)
     with pytest.raises(ValueError, match="percentile: got 97"):
         SLO(percentile=97)
+
+
+def entry(name: str, times: dict[str, int], failures: int, start: float, last: float) -> dict:
+    """One endpoint of Locust's JSON report."""
+    count = sum(times.values())
+    return {
+        "name": name,
+        "method": "POST",
+        "start_time": start,
+        "last_request_timestamp": last,
+        "num_requests": count,
+        "num_none_requests": 0,
+        "num_failures": failures,
+        "total_response_time": float(sum(int(k) * v for k, v in times.items())),
+        "max_response_time": float(max(int(k) for k in times)),
+        "min_response_time": float(min(int(k) for k in times)),
+        "total_content_length": 20 * count,
+        "response_times": times,
+    }
+
+
+def test_stats_table_merges_endpoints_into_the_aggregated_row():
+    one = entry("/predict", {"2": 90, "3": 8, "40": 2}, failures=1, start=100.0, last=110.0)
+    page = entry("/predict_batch", {"10": 10}, failures=0, start=101.0, last=109.0)
+    table = loadtest.stats_table([one, page])
+    assert list(table.index) == ["/predict", "/predict_batch", "Aggregated"]
+    assert table.loc["/predict", "50%"] == 2 and table.loc["/predict", "99%"] == 40
+    assert table.loc["/predict", "Requests/s"] == 10.0
+    total = table.loc["Aggregated"]
+    assert (total["Request Count"], total["Failure Count"]) == (110, 1)
+    assert total["Requests/s"] == 11.0  # 110 requests from t=100 to t=110
+    assert total["Max Response Time"] == 40 and total["95%"] == 10
+    assert loadtest.stats_table([]).loc["Aggregated", "Request Count"] == 0
