@@ -12,9 +12,6 @@ even when the run is interrupted. Introduced in module 00; usable from Python:
 
     from mlkit.grading import grade
     report = grade("submissions", "00", "grading-out", workers=2)
-
-Worker processes start from a multiprocessing forkserver, so a script that calls grade()
-needs the usual `if __name__ == "__main__":` guard (a notebook does not).
 """
 
 from __future__ import annotations
