@@ -1,6 +1,7 @@
 """Benchmark `mlkit grade`: throughput with 1 and 2 workers, and overhead over plain papermill.
 
-Grades K copies of solutions/00_welcome.ipynb three ways, in one run:
+Grades K copies of solutions/00_welcome.ipynb three ways, in one run, alternating the
+three for a few rounds and keeping each one's best time (the machine may be shared):
 
 1. plain papermill: `papermill.execute_notebook` on each copy in turn, python3 kernel, no
    sandbox and no hidden tests (the baseline);
@@ -9,8 +10,8 @@ Grades K copies of solutions/00_welcome.ipynb three ways, in one run:
 
 It prints submissions per minute for each, the overhead ratio (grading with one worker
 against plain papermill; target at most 1.25x) and the speed-up of two workers over one
-(target at least 1.7x). Run: `.venv/bin/python bench/grading.py [--copies K]`.
-MLKIT_QUICK=1 uses fewer copies.
+(target at least 1.7x). Run: `.venv/bin/python bench/grading.py [--copies K] [--rounds R]`.
+MLKIT_QUICK=1 uses fewer copies and rounds.
 """
 
 from __future__ import annotations
@@ -65,24 +66,36 @@ def graded(submissions: Path, out: Path, workers: int) -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--copies", type=int, default=6 if quick_mode() else 12)
-    count = parser.parse_args().copies
+    parser.add_argument("--copies", type=int, default=4 if quick_mode() else 8)
+    parser.add_argument("--rounds", type=int, default=2 if quick_mode() else 3)
+    args = parser.parse_args()
+    count = args.copies
     load_before = os.getloadavg()[0]
+    best = {"papermill": float("inf"), "1 worker": float("inf"), "2 workers": float("inf")}
     with tempfile.TemporaryDirectory(prefix="mlkit-bench-grading-") as tmp:
         root = Path(tmp)
         notebooks = copies(root / "submissions", count)
-        plain = plain_papermill(notebooks, root / "papermill")
-        one = graded(root / "submissions", root / "out-1", workers=1)
-        two = graded(root / "submissions", root / "out-2", workers=2)
-    rate = {name: 60 * count / seconds for name, seconds in [("p", plain), ("1", one), ("2", two)]}
-    overhead, speedup = one / plain, rate["2"] / rate["1"]
+        for round_ in range(args.rounds):  # alternate the three, keep each one's best time
+            for index, mode in enumerate(best):
+                out = root / f"round{round_}-{index}"
+                if mode == "papermill":
+                    seconds = plain_papermill(notebooks, out)
+                else:
+                    seconds = graded(root / "submissions", out, workers=int(mode[0]))
+                best[mode] = min(best[mode], seconds)
+    rate = {name: 60 * count / seconds for name, seconds in best.items()}
+    overhead = best["1 worker"] / best["papermill"]
+    speedup = rate["2 workers"] / rate["1 worker"]
     print(
-        f"{count} copies of {SOLUTION.name}; load average before {load_before:.1f}, after "
-        f"{os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs (others' work skews the figures)"
+        f"{count} copies of {SOLUTION.name}, best of {args.rounds} rounds; load average "
+        f"{load_before:.1f} before, {os.getloadavg()[0]:.1f} after, on {os.cpu_count()} CPUs"
     )
-    print(f"plain papermill          {plain:7.1f} s  {rate['p']:6.1f} submissions/min")
-    print(f"mlkit grade, 1 worker    {one:7.1f} s  {rate['1']:6.1f} submissions/min")
-    print(f"mlkit grade, 2 workers   {two:7.1f} s  {rate['2']:6.1f} submissions/min")
+    for name, label in [
+        ("papermill", "plain papermill        "),
+        ("1 worker", "mlkit grade, 1 worker  "),
+        ("2 workers", "mlkit grade, 2 workers "),
+    ]:
+        print(f"{label} {best[name]:7.1f} s  {rate[name]:6.1f} submissions/min")
     verdict = {True: "meets", False: "MISSES"}
     print(
         f"overhead (1 worker / papermill): {overhead:.2f}x "

@@ -22,18 +22,6 @@ class AuthoringError(GradingError):
         super().__init__(f"{where}: {problem} (the authoring format is in solutions/README.md)")
 
 
-class LabsOutOfDateError(GradingError):
-    """`labs/` is not what `mlkit assign` generates from `solutions/`."""
-
-    def __init__(self, differing: list[str]) -> None:
-        self.differing = differing
-        super().__init__(
-            "labs/ is not what solutions/ generates: "
-            + ", ".join(differing)
-            + ". Run `mlkit assign` and commit the result."
-        )
-
-
 class UnreadableNotebookError(GradingError):
     """A submitted notebook cannot be read as a notebook (corrupt JSON, not nbformat)."""
 

@@ -12,11 +12,17 @@ even when the run is interrupted. Introduced in module 00; usable from Python:
 
     from mlkit.grading import grade
     report = grade("submissions", "00", "grading-out", workers=2)
+
+Worker processes are started with multiprocessing's "spawn", so a script that calls
+grade() needs the usual `if __name__ == "__main__":` guard (a notebook does not).
 """
 
 from __future__ import annotations
 
 import multiprocessing
+import shutil
+import time
+import uuid
 from concurrent.futures import Future, ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
 from pathlib import Path
@@ -37,6 +43,8 @@ from mlkit.grading.results import SubmissionResult
 from mlkit.grading.sandbox import check_sandbox
 from mlkit.grading.submissions import find_submissions
 from mlkit.settings import repo_root, scratch_dir
+
+STOP_GRACE = 20.0
 
 
 @dataclass
@@ -99,6 +107,7 @@ def grade(
     settings = {"limits": limits.to_dict(), "sandbox": sandbox}
     results: dict[str, SubmissionResult] = {}
     tasks = []
+    jobs = scratch_dir("grading", f"run-{uuid.uuid4().hex[:12]}")  # this run's sandboxes
     for submission in find_submissions(Path(submissions), spec):
         key = fingerprint(submission.path, spec.fingerprint, settings)
         reused = None if force else reusable_record(out, submission.learner, key)
@@ -112,7 +121,7 @@ def grade(
                 problem=submission.problem,
                 assignment=str(spec.path),
                 out=str(out),
-                jobs=str(scratch_dir("grading")),
+                jobs=str(jobs),
                 sandbox=sandbox,
                 limits=limits.to_dict(),
                 fingerprint=key,
@@ -120,8 +129,9 @@ def grade(
         )
     reused_names = sorted(results)
     try:
-        _run(tasks, results, workers, progress, spec.name)
+        _run(tasks, results, workers, progress, spec)
     finally:
+        remove_leftovers(jobs, sandbox)
         learners = write_summaries(out, spec, results)
     return GradeReport(
         out=out,
@@ -137,28 +147,54 @@ def _run(
     results: dict[str, SubmissionResult],
     workers: int,
     progress: bool,
-    name: str,
+    spec: Assignment,
 ) -> None:
     if not tasks:
         return
+    # Fresh interpreters (not forks): nothing the grader started (threads, ZeroMQ
+    # contexts, event loops) is shared with a worker.
     context = multiprocessing.get_context("spawn")
     pool = ProcessPoolExecutor(
         max_workers=min(workers, len(tasks)), mp_context=context, initializer=start_worker
     )
+    futures = {pool.submit(grade_task, task): task for task in tasks}
     try:
-        futures = {pool.submit(grade_task, task): task for task in tasks}
         bar = tqdm(
-            as_completed(futures), total=len(futures), desc=f"grading {name}",
+            as_completed(futures), total=len(futures), desc=f"grading {spec.name}",
             unit="notebook", disable=not progress,
         )  # fmt: skip
         for future in bar:
             _collect(futures[future], future, results)
-    finally:  # on an interrupt: let running submissions stop, keep every finished one
-        pool.shutdown(wait=True, cancel_futures=True)
+    except BaseException:  # an interrupt: keep every finished submission, stop the rest
+        _stop(pool)
         for future, task in futures.items():
             if task.learner not in results and future.done() and not future.cancelled():
                 if future.exception() is None:
                     _collect(task, future, results)
+        raise
+    pool.shutdown(wait=True)
+
+
+def _stop(pool: ProcessPoolExecutor) -> None:
+    """Cancel queued submissions; give running ones STOP_GRACE s to clean up, then kill."""
+    processes = list(pool._processes.values())  # Python 3.11 has no public way to reach them
+    pool.shutdown(wait=False, cancel_futures=True)
+    deadline = time.monotonic() + STOP_GRACE
+    for process in processes:
+        process.join(max(0.0, deadline - time.monotonic()))
+    for process in processes:
+        if process.is_alive():
+            process.kill()
+            process.join()
+
+
+def remove_leftovers(jobs: Path, sandbox: str) -> None:
+    """Remove what killed workers could not: job folders and, for docker, containers."""
+    if sandbox == "docker":
+        from mlkit.grading.sandbox.docker import remove_containers
+
+        remove_containers(jobs.name)
+    shutil.rmtree(jobs, ignore_errors=True)
 
 
 def _collect(task: Task, future: Future, results: dict[str, SubmissionResult]) -> None:

@@ -39,15 +39,8 @@ _collected: dict[str, TestRegistry] = {}
 _preloading: set[str] = set()
 
 
-def preload_imports(assignment: Assignment) -> None:
-    """Import, in a background thread, the modules assignment's tests import.
-
-    The first submission a worker grades would otherwise pay for them (pandas, sklearn …)
-    when its tests start; in the background they load while its notebook runs.
-    """
-    if assignment.fingerprint in _preloading:
-        return
-    _preloading.add(assignment.fingerprint)
+def test_imports(assignment: Assignment) -> list[str]:
+    """The modules assignment's test cells import (to load them before the first test runs)."""
     names = set()
     for cell in assignment.test_cells:
         for node in ast.walk(ast.parse(cell.public_source + "\n" + cell.hidden_source)):
@@ -55,7 +48,19 @@ def preload_imports(assignment: Assignment) -> None:
                 names.update(alias.name for alias in node.names)
             elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
                 names.add(node.module)
-    threading.Thread(target=_import_all, args=(sorted(names),), daemon=True).start()
+    return sorted(names)
+
+
+def preload_imports(assignment: Assignment) -> None:
+    """Import test_imports(assignment) in a background thread, once per process.
+
+    Otherwise the first submission a process grades pays for them (pandas, sklearn …)
+    when its tests start; in the background they load while its notebook runs.
+    """
+    if assignment.fingerprint in _preloading:
+        return
+    _preloading.add(assignment.fingerprint)
+    threading.Thread(target=_import_all, args=(test_imports(assignment),), daemon=True).start()
 
 
 def _import_all(names: list[str]) -> None:

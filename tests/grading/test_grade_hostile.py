@@ -125,10 +125,10 @@ def bogus_kernel(_: Places) -> nbformat.NotebookNode:
 READ_HIDDEN = """
 import glob, json, os
 places = [{solutions!r}, {repo_solutions!r}, {submissions!r}, {out!r}]
-places += ["/tmp", os.getcwd(), "..", "../.."]
+places += [os.getcwd(), "..", "../..", "/tmp/*"]  # /tmp not recursively: it may hold the venv
 found = []
 for base in places:
-    for path in glob.glob(os.path.join(base, "**", "*.ipynb"), recursive=True):
+    for path in glob.glob(os.path.join(base, "**", "*.ipynb"), recursive=not base.endswith("*")):
         try:
             text = open(path).read()
         except OSError:

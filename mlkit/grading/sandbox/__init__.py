@@ -28,30 +28,39 @@ SANDBOX_KINDS = ("process", "docker")
 
 @dataclass(frozen=True)
 class JobDir:
-    """A submission's private folder on the host: connection file, sockets, working folder."""
+    """A submission's private folders on the host.
+
+    `path` (under the grading run's scratch folder) holds the connection file, the kernel's
+    log and the mount points of the working folder and the sandbox root; `ipc` holds the
+    kernel's unix sockets. It lives in /tmp with a short name because a socket's path may
+    not exceed 107 bytes, which a scratch folder deep in a project easily would.
+    """
 
     path: Path
+    ipc: Path
 
     @classmethod
     def create(cls, base: Path, learner: str) -> JobDir:
-        """A new, empty job folder under base (world-readable, writable by the grader only)."""
+        """New, empty job folders (world-readable, writable by the grader only)."""
         base.mkdir(parents=True, exist_ok=True)
         safe = "".join(c if c.isalnum() or c in "-_" else "_" for c in learner)[:40]
         path = Path(tempfile.mkdtemp(prefix=f"{safe}-", dir=base))
-        path.chmod(0o755)
-        for name in ("ipc", "work", "root"):
+        ipc = Path(tempfile.mkdtemp(prefix="mlkit-ipc-", dir="/tmp"))
+        for folder in (path, ipc):
+            folder.chmod(0o755)
+        for name in ("work", "root"):
             (path / name).mkdir()
-        return cls(path)
+        return cls(path, ipc)
 
     @property
     def connection_file(self) -> Path:
-        """The kernel's connection file (ports are unix sockets under ipc/)."""
+        """The kernel's connection file (its "ports" are the unix sockets in `ipc`)."""
         return self.path / "kernel.json"
 
     @property
     def ipc_prefix(self) -> Path:
-        """Prefix of the kernel's unix sockets (ipc/kernel-1 … ipc/kernel-5)."""
-        return self.path / "ipc" / "kernel"
+        """Prefix of the kernel's unix sockets (kernel-1 … kernel-5 in `ipc`)."""
+        return self.ipc / "kernel"
 
     @property
     def work(self) -> Path:
@@ -64,8 +73,9 @@ class JobDir:
         return self.path / "kernel.log"
 
     def remove(self) -> None:
-        """Delete the folder and everything in it."""
+        """Delete both folders and everything in them."""
         shutil.rmtree(self.path, ignore_errors=True)
+        shutil.rmtree(self.ipc, ignore_errors=True)
 
 
 class Sandbox(ABC):
@@ -105,7 +115,7 @@ class Sandbox(ABC):
         """Hand the connection file and the socket folder to the kernel's user."""
         if self.separate_user:
             os.chown(self.job.connection_file, self.uid, self.gid)
-            os.chown(self.job.path / "ipc", self.uid, self.gid)
+            os.chown(self.job.ipc, self.uid, self.gid)
 
     def started(self, process: subprocess.Popen) -> None:
         """Remember the process that runs the sandbox."""
@@ -119,8 +129,8 @@ class Sandbox(ABC):
         """Once the kernel is up, take back its connection file and its socket folder."""
         if self.separate_user:
             os.chown(self.job.connection_file, 0, 0)
-            os.chown(self.job.path / "ipc", 0, 0)
-            (self.job.path / "ipc").chmod(0o755)
+            os.chown(self.job.ipc, 0, 0)
+            self.job.ipc.chmod(0o755)
 
     def diagnose(self) -> str | None:
         """Why the kernel died, when the sandbox knows (e.g. out of memory), else None."""

@@ -3,9 +3,10 @@
 The container runs the course base image (MLKIT_BASE_IMAGE, default
 mlkit-base:bookworm, Debian like the host) with the host's Python installation, virtual
 environment and mlkit package bind-mounted read-only, so no image has to be built per
-course. Its root filesystem is read-only; only the working folder, /tmp (both tmpfs) and
-the job folder holding the kernel's sockets are writable. Memory, CPUs and processes are
-capped by the engine; every capability is dropped and no process can gain privileges.
+course. Its root filesystem is read-only; only the working folder and /tmp (both tmpfs)
+are writable, plus the kernel's socket folder until the kernel is up. The job folder
+(connection file, log) is mounted read-only. Memory, CPUs and processes are capped by
+the engine; every capability is dropped and no process can gain privileges.
 """
 
 from __future__ import annotations
@@ -22,11 +23,25 @@ from mlkit.grading.sandbox.process import python_paths
 
 IMAGE_ENV = "MLKIT_BASE_IMAGE"
 DEFAULT_IMAGE = "mlkit-base:bookworm"
+RUN_LABEL = "mlkit.grading.run"
 
 
 def image() -> str:
     """The image grading containers run (MLKIT_BASE_IMAGE, else mlkit-base:bookworm)."""
     return os.environ.get(IMAGE_ENV) or DEFAULT_IMAGE
+
+
+def remove_containers(run: str) -> None:
+    """Remove every container a grading run left (they carry its label)."""
+    found = subprocess.run(
+        ["docker", "ps", "--all", "--quiet", "--filter", f"label={RUN_LABEL}={run}"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    names = found.stdout.split()
+    if names:
+        subprocess.run(["docker", "rm", "--force", *names], capture_output=True, timeout=120)
 
 
 def check_docker() -> None:
@@ -77,9 +92,11 @@ class DockerSandbox(Sandbox):
             "--user", f"{self.uid}:{self.gid}",
             "--tmpfs", f"/tmp:rw,nosuid,nodev,{size},mode=1777",
             "--tmpfs", f"{self.job.work}:rw,nosuid,nodev,{size},{owner},mode=700",
-            "--volume", f"{self.job.path}:{self.job.path}:rw",
+            "--volume", f"{self.job.path}:{self.job.path}:ro",
+            "--volume", f"{self.job.ipc}:{self.job.ipc}:rw",
             "--workdir", str(self.job.work),
             "--hostname", "mlkit-grading", "--log-driver", "none",
+            "--label", f"{RUN_LABEL}={self.job.path.parent.name}",
         ]  # fmt: skip
         readonly = python_paths()
         under_root = [Path(p).relative_to("/root") for p in readonly if p.startswith("/root/")]

@@ -53,7 +53,7 @@ def mount(source: str, target: str, fstype: str | None, flags: int, data: str = 
 
 
 def bind_readonly(source: str, target: str) -> None:
-    """Bind source at target, read-only, no setuid, no devices."""
+    """Bind source (and what is mounted below it) at target, read-only, no setuid, no devices."""
     os.makedirs(target, exist_ok=True)
     mount(source, target, None, MS_BIND | MS_REC)
     mount("none", target, None, MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID | MS_NODEV)
@@ -88,9 +88,11 @@ def build_root(spec: dict) -> str:
         os.symlink(target, f"{root}/dev/{name}")
     os.symlink("/proc/self/fd/1", f"{root}/dev/stdout")
     os.symlink("/proc/self/fd/2", f"{root}/dev/stderr")
-    bind = root + spec["job"]
-    os.makedirs(bind, exist_ok=True)
-    mount(spec["job"], bind, None, MS_BIND)
+    for folder in (spec["job"], spec["ipc"]):  # not recursive: the root is mounted in job
+        os.makedirs(root + folder, exist_ok=True)
+        mount(folder, root + folder, None, MS_BIND)
+    readonly = MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID | MS_NODEV
+    mount("none", root + spec["job"], None, readonly)  # the sockets' folder stays writable
     tmpfs(root + spec["work"], f"mode=700,uid={uid},gid={spec['gid']},size={size}m")
     mount("none", root, None, MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV)
     return root

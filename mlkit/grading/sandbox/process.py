@@ -99,6 +99,7 @@ class ProcessSandbox(Sandbox):
             "root": str(self.job.path / "root"),
             "readonly": [*SYSTEM_READONLY, *python_paths()],
             "job": str(self.job.path),
+            "ipc": str(self.job.ipc),
             "work": str(self.job.work),
             "uid": self.uid,
             "gid": self.gid,
