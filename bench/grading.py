@@ -66,8 +66,8 @@ def graded(submissions: Path, out: Path, workers: int) -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--copies", type=int, default=4 if quick_mode() else 8)
-    parser.add_argument("--rounds", type=int, default=2 if quick_mode() else 3)
+    parser.add_argument("--copies", type=int, default=12 if quick_mode() else 24)
+    parser.add_argument("--rounds", type=int, default=1 if quick_mode() else 2)
     args = parser.parse_args()
     count = args.copies
     load_before = os.getloadavg()[0]
