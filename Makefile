@@ -1,6 +1,7 @@
 # mlkit: two commands for a newcomer.
 #   make lab    set everything up and open JupyterLab on course/
-#   make test   set everything up and run the whole test suite
+#   make test   set everything up and run the whole test suite (and the grading benchmark)
+#   make bench  the three benchmarks at full size (grading, serving, drift)
 # CI runs `bash .ci/run`, which installs the system packages (Docker, debootstrap,
 # Chromium), starts the Docker engine, builds the local base image and calls `make test`.
 
@@ -12,7 +13,7 @@ LAB_PORT ?= 8888
 ROOT_FLAG := $(if $(filter 0,$(shell id -u)),--allow-root,)
 PYTEST_ARGS ?=
 
-.PHONY: setup lab test lint assign clean-scratch
+.PHONY: setup lab test lint assign bench clean-scratch
 
 setup: $(STAMP)
 
@@ -35,6 +36,12 @@ test: setup lint
 	$(BIN)/mlkit assign --check
 	MLKIT_QUICK=1 $(BIN)/pytest tests course solutions --nbval-lax --nbval-current-env \
 		--nbval-cell-timeout=600 -p no:cacheprovider --durations=20 $(PYTEST_ARGS)
+	MLKIT_QUICK=1 $(BIN)/python bench/grading.py
+
+bench: setup
+	$(BIN)/python bench/grading.py
+	$(BIN)/python bench/serving.py
+	$(BIN)/python bench/drift.py
 
 assign: setup
 	$(BIN)/mlkit assign
