@@ -1,0 +1,1 @@
+"""Data shipped with mlkit: the advisory snapshot of module 08."""
