@@ -7,6 +7,10 @@ ground truth because the drift is injected on purpose:
 - `inject_covariate_shift`: the inputs move, the rule that maps inputs to churn stays;
 - `inject_prior_shift`: the share of churners changes, each class looks the same;
 - `inject_concept_drift`: the inputs stay, the rule that maps them to churn changes.
+
+Module 09's capstone uses a second, different problem: `make_deliveries`, a regression
+of food-delivery times from distance, basket size, hour, weather, vehicle and courier
+experience, with `inject_delivery_shift` for its drift exercise.
 """
 
 from __future__ import annotations
@@ -92,14 +96,19 @@ def _check_fraction(name: str, value: float, low: float = 0.0, high: float = 1.0
         raise ValueError(f"{name} must be a number between {low} and {high}, got {value!r}.")
 
 
-def _check_frame(df: pd.DataFrame, columns: Iterable[str]) -> None:
+def _check_frame(
+    df: pd.DataFrame,
+    columns: Iterable[str],
+    maker: str = "make_dataset",
+    expected: list[str] | None = None,
+) -> None:
+    expected = FEATURES + [TARGET] if expected is None else expected
     if not isinstance(df, pd.DataFrame):
-        raise TypeError(f"df must be a pandas DataFrame from make_dataset(), got {type(df)}.")
+        raise TypeError(f"df must be a pandas DataFrame from {maker}(), got {type(df)}.")
     missing = [c for c in columns if c not in df.columns]
     if missing:
         raise ValueError(
-            f"df is missing the column(s) {missing}; expected the columns of make_dataset(): "
-            f"{FEATURES + [TARGET]}."
+            f"df is missing the column(s) {missing}; expected the columns of {maker}(): {expected}."
         )
 
 
@@ -194,20 +203,36 @@ def inject_covariate_shift(
     if not isinstance(size, int | float):
         raise ValueError(f"size must be a number, got {size!r}.")
     rng = _drift_rng(seed)
+    out = _shift_columns(df, features, NUMERIC_FEATURES, size, rng)
+    out[TARGET] = _draw_labels(out, 0.0, rng)
+    return out
+
+
+def _shift_columns(
+    df: pd.DataFrame,
+    features: list[str],
+    numeric: list[str],
+    size: float,
+    rng: np.random.Generator,
+    upper: dict[str, float] | None = None,
+) -> pd.DataFrame:
+    """A copy of `df` with `features` moved as `inject_covariate_shift` describes.
+
+    Whole-number columns stay whole, at least 0 and at most `upper[name]` when given.
+    """
     out = df.copy()
     for name in features:
-        if name in NUMERIC_FEATURES:
+        if name in numeric:
             col = df[name].astype(float)
             moved = col + size * col.std()
             if pd.api.types.is_integer_dtype(df[name]):
-                moved = moved.round().clip(lower=0).astype(df[name].dtype)
+                moved = moved.round().clip(0, (upper or {}).get(name)).astype(df[name].dtype)
             out[name] = moved
         else:
             _check_fraction("size (for a categorical feature)", size)
             rarest = df[name].value_counts().idxmin()
             hit = rng.random(len(df)) < size
             out.loc[hit, name] = rarest
-    out[TARGET] = _draw_labels(out, 0.0, rng)
     return out
 
 
@@ -243,4 +268,121 @@ def inject_concept_drift(df: pd.DataFrame, strength: float = 1.0, seed: int = 0)
     rng = _drift_rng(seed)
     out = df.copy()
     out[TARGET] = _draw_labels(out, float(strength), rng)
+    return out
+
+
+# --- Module 09: delivery times -------------------------------------------------------------
+
+DELIVERY_NUMERIC_FEATURES: list[str] = [
+    "distance_km",
+    "n_items",
+    "hour",
+    "weekday",
+    "courier_tenure_months",
+]
+DELIVERY_CATEGORICAL_FEATURES: list[str] = ["weather", "vehicle"]
+DELIVERY_FEATURES: list[str] = DELIVERY_NUMERIC_FEATURES + DELIVERY_CATEGORICAL_FEATURES
+DELIVERY_TARGET = "delivery_minutes"
+DELIVERY_CATEGORIES: dict[str, list[str]] = {
+    "weather": ["clear", "rain", "snow"],
+    "vehicle": ["bike", "scooter", "car"],
+}
+_DELIVERY_CATEGORY_PROBS: dict[str, list[float]] = {
+    "weather": [0.7, 0.22, 0.08],
+    "vehicle": [0.4, 0.35, 0.25],
+}
+# The delivery rule, in minutes: preparation, then travel at the vehicle's pace slowed by
+# the weather, plus rush hours, weekends and a courier's first months; noise on top.
+MINUTES_PER_KM: dict[str, float] = {"bike": 4.0, "scooter": 2.8, "car": 2.4}
+WEATHER_SLOWDOWN: dict[str, float] = {"clear": 1.0, "rain": 1.25, "snow": 1.6}
+RUSH_HOURS = (12, 13, 18, 19, 20)
+DELIVERY_NOISE_MINUTES = 3.0
+_OPENING_HOURS = np.arange(10, 23)
+_HOUR_WEIGHTS = np.array([2, 4, 6, 6, 3, 2, 2, 3, 6, 7, 6, 4, 2], dtype=float)
+_DELIVERY_UPPER = {"hour": 23, "weekday": 6, "n_items": 40}
+
+
+def expected_delivery_minutes(df: pd.DataFrame) -> np.ndarray:
+    """The true mean delivery time of each row (module 09): the rule without the noise.
+
+    8 minutes' preparation plus 1.2 a item, distance times the vehicle's minutes per km
+    (`MINUTES_PER_KM`) times the weather's slowdown (`WEATHER_SLOWDOWN`), 7 minutes in
+    `RUSH_HOURS`, 3 at weekends (weekday 5 and 6) and up to 6 for a new courier (fading
+    with a 12-month time constant). No model can beat it on average.
+    """
+    _check_frame(df, DELIVERY_FEATURES, "make_deliveries", DELIVERY_FEATURES + [DELIVERY_TARGET])
+    pace = df["vehicle"].astype(str).map(MINUTES_PER_KM).to_numpy(dtype=float)
+    slowdown = df["weather"].astype(str).map(WEATHER_SLOWDOWN).to_numpy(dtype=float)
+    hour = df["hour"].to_numpy()
+    return (
+        8.0
+        + 1.2 * df["n_items"].to_numpy(dtype=float)
+        + df["distance_km"].to_numpy(dtype=float) * pace * slowdown
+        + 7.0 * np.isin(hour, RUSH_HOURS)
+        + 3.0 * (df["weekday"].to_numpy() >= 5)
+        + 6.0 * np.exp(-df["courier_tenure_months"].to_numpy(dtype=float) / 12.0)
+    )
+
+
+def _draw_delivery_minutes(df: pd.DataFrame, rng: np.random.Generator) -> np.ndarray:
+    noise = rng.normal(0.0, DELIVERY_NOISE_MINUTES, len(df))
+    return np.round(np.maximum(5.0, expected_delivery_minutes(df) + noise), 1)
+
+
+def make_deliveries(n_rows: int = 5000, seed: int = 42) -> pd.DataFrame:
+    """A seeded delivery-time data set (module 09): 5 numeric and 2 categorical features
+    and the target `delivery_minutes` (about half an hour on average).
+
+    Distance, weather and vehicle drive most of the time; rush hours, weekends, basket
+    size and new couriers add to it (`expected_delivery_minutes` is the rule). Same
+    seed, same rows.
+    """
+    _check_positive_int("n_rows", n_rows)
+    rng = np.random.default_rng(seed)
+    cats = {
+        name: rng.choice(DELIVERY_CATEGORIES[name], size=n_rows, p=_DELIVERY_CATEGORY_PROBS[name])
+        for name in DELIVERY_CATEGORICAL_FEATURES
+    }
+    df = pd.DataFrame(
+        {
+            "distance_km": np.round(np.clip(rng.gamma(2.0, 1.6, n_rows), 0.2, 25.0), 2),
+            "n_items": np.minimum(1 + rng.poisson(2.0, n_rows), 40),
+            "hour": rng.choice(_OPENING_HOURS, size=n_rows, p=_HOUR_WEIGHTS / _HOUR_WEIGHTS.sum()),
+            "weekday": rng.integers(0, 7, n_rows),
+            "courier_tenure_months": np.clip(rng.exponential(18.0, n_rows), 0, 120).astype(int),
+            **{
+                name: pd.Categorical(cats[name], categories=DELIVERY_CATEGORIES[name])
+                for name in cats
+            },
+        }
+    )
+    df[DELIVERY_TARGET] = _draw_delivery_minutes(df, rng)
+    return df
+
+
+def inject_delivery_shift(
+    df: pd.DataFrame, features: Iterable[str], size: float = 0.5, seed: int = 0
+) -> pd.DataFrame:
+    """Move the named delivery inputs and redraw the times under the unchanged rule (module 09).
+
+    As `inject_covariate_shift`: a numeric feature moves by `size` of its standard
+    deviation (whole numbers stay whole and within their range: hour at most 23,
+    weekday at most 6); a categorical feature gives a share `size` (0 to 1) of its rows
+    to its rarest category (snow, or car).
+    """
+    features = [features] if isinstance(features, str) else list(features)
+    _check_frame(
+        df,
+        DELIVERY_FEATURES + [DELIVERY_TARGET],
+        "make_deliveries",
+        DELIVERY_FEATURES + [DELIVERY_TARGET],
+    )
+    unknown = [f for f in features if f not in DELIVERY_FEATURES]
+    if not features or unknown:
+        raise ValueError(f"features must name some of {DELIVERY_FEATURES}, got {features!r}.")
+    if isinstance(size, bool) or not isinstance(size, int | float):
+        raise ValueError(f"size must be a number, got {size!r}.")
+    rng = _drift_rng(seed)
+    out = _shift_columns(df, features, DELIVERY_NUMERIC_FEATURES, size, rng, _DELIVERY_UPPER)
+    out[DELIVERY_TARGET] = _draw_delivery_minutes(out, rng)
     return out
