@@ -95,22 +95,33 @@ class RunningService:
     or use it as a context manager."""
 
     def __init__(
-        self, process: subprocess.Popen[bytes], port: int, log_path: Path, log_file: IO[bytes]
+        self,
+        process: subprocess.Popen[bytes],
+        port: int,
+        log_path: Path,
+        log_file: IO[bytes],
+        tls_cert: Path | None = None,
     ) -> None:
         self.process = process
         self.port = port
+        self.tls_cert = tls_cert
         self.log_path = log_path
         self._log_file = log_file
         atexit.register(self.stop)
 
     @property
     def url(self) -> str:
-        """Base URL of the service, e.g. http://127.0.0.1:41234."""
-        return f"http://{LOCALHOST}:{self.port}"
+        """Base URL of the service, e.g. http://127.0.0.1:41234 (https:// with `tls_cert`)."""
+        scheme = "http" if self.tls_cert is None else "https"
+        return f"{scheme}://{LOCALHOST}:{self.port}"
 
     def is_ready(self) -> bool:
         """True when the service answers `/readyz` with 2xx."""
-        return http_ok(f"{self.url}/readyz")
+        return http_ok(f"{self.url}/readyz", cafile=self._cafile)
+
+    @property
+    def _cafile(self) -> str | None:
+        return None if self.tls_cert is None else str(self.tls_cert)
 
     def log_tail(self, n: int = 20) -> str:
         """The last n lines of the server's log."""
@@ -203,6 +214,7 @@ def serve_in_background(
     env: dict[str, str] | None = None,
     log_dir: str | os.PathLike[str] | None = None,
     wait_for: str = "/readyz",
+    tls_cert: str | os.PathLike[str] | None = None,
 ) -> RunningService:
     """Start `bentoml serve service_file[:service]` on 127.0.0.1 and wait until it is ready.
 
@@ -211,7 +223,9 @@ def serve_in_background(
     the log goes to `log_dir` (default `<scratch>/services`). Raises `ServiceStartError`
     with the end of the log when the server exits, fails to start, or is not ready
     within `timeout` seconds. `wait_for="/livez"` waits only until the server answers,
-    for tests of a service's own readiness check. Introduced in module 02.
+    for tests of a service's own readiness check. `tls_cert`: the service serves HTTPS
+    (its `@bentoml.service(ssl=...)` configuration) with this certificate, which the
+    readiness check trusts; `.url` is then https:// (module 08). Introduced in module 02.
     """
     path = Path(service_file).expanduser().resolve()
     _check_arguments(path, service, port, timeout)
@@ -225,7 +239,10 @@ def serve_in_background(
     server_env = bentoml_env(env)
     home = Path(tempfile.mkdtemp(prefix=f"{path.stem}-{port}-home-", dir=log_folder))
     server_env["BENTOML_HOME"] = str(_private_home(Path(server_env["BENTOML_HOME"]), home))
-    return _start_and_wait(command, path, port, timeout, server_env, log_folder, wait_for)
+    cert = None if tls_cert is None else Path(tls_cert).resolve()
+    if cert is not None and not cert.is_file():
+        raise FileNotFoundError(f"tls_cert: no certificate file at '{cert}'.")
+    return _start_and_wait(command, path, port, timeout, server_env, log_folder, wait_for, cert)
 
 
 def _private_home(shared: Path, home: Path) -> Path:
@@ -284,6 +301,7 @@ def _start_and_wait(
     env: dict[str, str],
     log_folder: Path,
     wait_for: str,
+    tls_cert: Path | None = None,
 ) -> RunningService:
     """Run `command` in its own session with its output in a log file; wait for `wait_for`."""
     log_path = log_folder / f"{path.stem}-{port}.log"
@@ -297,13 +315,14 @@ def _start_and_wait(
         stderr=subprocess.STDOUT,
         start_new_session=True,
     )
-    running = RunningService(process, port, log_path, log_file)
+    running = RunningService(process, port, log_path, log_file, tls_cert)
 
     def alive() -> bool:
         return process.poll() is None and STARTUP_FAILED_MARKER not in running.log_tail(200)
 
     started = time.monotonic()
-    if wait_for_http(f"{running.url}{wait_for}", timeout=timeout, interval=0.2, alive=alive):
+    ready_url = f"{running.url}{wait_for}"
+    if wait_for_http(ready_url, timeout=timeout, interval=0.2, alive=alive, cafile=running._cafile):
         return running
     code = process.poll()
     timed_out = False

@@ -24,6 +24,7 @@ from mlkit.crypto import (
     sign_file,
     verify_file,
 )
+from mlkit.ports import http_ok
 
 SECRET = "a-shared-secret-of-32-characters"
 
@@ -142,3 +143,9 @@ def test_signature_and_key_must_match_in_kind(tmp_path):
         verify_file(model, signature, Ed25519PrivateKey.generate().public_key())
     with pytest.raises(ValueError, match="key: got 5 bytes"):
         sign_file(model, "short")
+
+
+def test_readiness_polling_trusts_only_the_given_certificate(https_server):
+    url, pair = https_server
+    assert http_ok(url, cafile=str(pair.cert))
+    assert not http_ok(url)
