@@ -85,13 +85,22 @@ def bento_files(bento: BuiltBento) -> list[str]:
 def image_files(image: str, folder: str = IMAGE_BENTO_PATH) -> list[str]:
     """Every file under `folder` inside a local image, relative to it (the container never runs).
 
-    Copies the folder out of a created (not started) container as a tar stream. Raises
-    `DockerUnavailableError` without an engine, `ValueError` when the image or the
+    Raises `DockerUnavailableError` without an engine, `ValueError` when the image or the
     folder does not exist. Introduced in module 03.
     """
+    with tarfile.open(fileobj=io.BytesIO(image_folder_tar(image, folder))) as tar:
+        names = [member.name for member in tar.getmembers() if member.isfile()]
+    return sorted(PurePosixPath(*PurePosixPath(n).parts[1:]).as_posix() for n in names)
+
+
+def image_folder_tar(image: str, folder: str = IMAGE_BENTO_PATH) -> bytes:
+    """`folder` of a local image as a tar archive, copied out of a created (not started)
+    container; errors as in `image_files`. Module 08 scans these files for secrets."""
     problem = docker_problem()
     if problem is not None:
-        raise DockerUnavailableError(f"{problem}; image_files needs a Docker engine.")
+        raise DockerUnavailableError(
+            f"{problem}; image_files needs a Docker engine, as does every read of an image's files."
+        )
     name = f"mlkit-audit-{uuid.uuid4().hex[:12]}"
     created = subprocess.run(
         ["docker", "create", "--pull", "never", "--name", name, "--network", "none", image],
@@ -110,9 +119,7 @@ def image_files(image: str, folder: str = IMAGE_BENTO_PATH) -> list[str]:
     if copied.returncode != 0:
         said = copied.stderr.decode(errors="replace").strip()
         raise ValueError(f"folder: {folder!r} cannot be read from image {image!r}: {said}")
-    with tarfile.open(fileobj=io.BytesIO(copied.stdout)) as tar:
-        names = [member.name for member in tar.getmembers() if member.isfile()]
-    return sorted(PurePosixPath(*PurePosixPath(n).parts[1:]).as_posix() for n in names)
+    return copied.stdout
 
 
 def bento_requirements(bento: BuiltBento) -> dict[str, str | None]:

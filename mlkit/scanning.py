@@ -12,17 +12,19 @@ notebooks (sources and outputs) and logs.
 from __future__ import annotations
 
 import importlib.util
+import io
 import json
 import math
 import os
 import re
 import subprocess
 import sys
+import tarfile
 import tempfile
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from importlib import resources
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 from packaging.utils import canonicalize_name
@@ -35,6 +37,8 @@ from pip_audit._service import (
     VulnerabilityResult,
     VulnerabilityService,
 )
+
+from mlkit.image_audit import IMAGE_BENTO_PATH, image_folder_tar
 
 SEVERITIES = ("LOW", "MEDIUM", "HIGH")
 ADVISORY_SNAPSHOT = "advisories.json"
@@ -355,3 +359,21 @@ def find_secrets(
                 place = f"{where} line {number}".strip()
                 hits.append(SecretHit(str(path), place, kind, excerpt))
     return hits
+
+
+def find_secrets_in_image(image: str, folder: str = IMAGE_BENTO_PATH) -> list[SecretHit]:
+    """`find_secrets` on the files under `folder` of a local image, without running it.
+
+    Paths in the hits read `image:/folder/file`. Needs a Docker engine
+    (`DockerUnavailableError` without one).
+    """
+    archive = image_folder_tar(image, folder)
+    with tempfile.TemporaryDirectory(prefix="mlkit-image-") as scratch:
+        with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
+            tar.extractall(scratch, filter="data")
+        root = Path(scratch)
+        top = PurePosixPath(folder).parent
+        return [
+            replace(hit, path=f"{image}:{top / Path(hit.path).relative_to(root).as_posix()}")
+            for hit in find_secrets(root)
+        ]

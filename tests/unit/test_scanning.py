@@ -3,14 +3,19 @@
 from __future__ import annotations
 
 import json
+import os
+import secrets
+import uuid
 from pathlib import Path
 
 import pytest
 
+from mlkit.containers import BASE_IMAGE_ENV, build_image, remove_image
 from mlkit.scanning import (
     audit_requirements,
     bandit_findings,
     find_secrets,
+    find_secrets_in_image,
     load_advisories,
     shannon_entropy,
 )
@@ -154,3 +159,20 @@ def test_find_secrets_in_logs_and_nothing_in_clean_text(tmp_path):
 def test_find_secrets_names_a_missing_path(tmp_path):
     with pytest.raises(FileNotFoundError, match="paths: .*does not exist"):
         find_secrets([tmp_path / "nope.log"])
+
+
+@pytest.mark.docker
+def test_find_secrets_in_image_reads_the_files_copy_shipped(docker_engine, tmp_path):
+    (tmp_path / "Dockerfile").write_text("ARG BASE_IMAGE\nFROM ${BASE_IMAGE}\nCOPY . /app/\n")
+    key = secrets.token_urlsafe(24)
+    (tmp_path / ".env").write_text(f"CHURN_API_KEY={key}\n")
+    (tmp_path / "service.py").write_text("import os\nKEY = os.environ['CHURN_API_KEY']\n")
+    tag = f"mlkit-test-secrets:{uuid.uuid4().hex[:8]}"
+    base = os.environ.get(BASE_IMAGE_ENV) or "python:3.11-slim"
+    build_image(tmp_path, tag, build_args={"BASE_IMAGE": base}, log_dir=tmp_path / "logs")
+    try:
+        hits = find_secrets_in_image(tag, "/app")
+    finally:
+        remove_image(tag)
+    assert [(h.path, h.kind) for h in hits] == [(f"{tag}:/app/.env", "token assignment")]
+    assert key not in hits[0].excerpt
