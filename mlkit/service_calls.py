@@ -12,6 +12,8 @@ A step is one dict:
     {"get": "/readyz"}                                  an HTTP GET
     {"post": "/predict", "json": {"customer": {...}}}   an HTTP POST with a JSON body
     {"create": "draining"} / {"delete": "draining"}     a file next to the service
+
+An HTTP step may add `"headers": {...}`, such as an API key (module 09).
 """
 
 from __future__ import annotations
@@ -37,11 +39,21 @@ def _check_steps(steps: list[dict[str, Any]]) -> None:
         raise TypeError(f"steps: expected a list of dicts, got {type(steps).__name__}.")
     for index, step in enumerate(steps):
         kinds = [k for k in ("get", "post", *_FILE_ACTIONS) if isinstance(step, dict) and k in step]
-        allowed = {*kinds, "json"} if kinds == ["post"] else set(kinds)
+        allowed = {*kinds, "json", "headers"} if kinds == ["post"] else set(kinds)
+        if kinds == ["get"]:
+            allowed.add("headers")
         if len(kinds) != 1 or not set(step) <= allowed:
             raise ValueError(
                 f"steps[{index}]: got {step!r}, expected one of {{'get': '/path'}}, "
-                "{'post': '/path', 'json': ...}, {'create': 'name'} or {'delete': 'name'}."
+                "{'post': '/path', 'json': ...}, {'create': 'name'} or {'delete': 'name'} "
+                "(an HTTP step may add 'headers': {'name': 'value'})."
+            )
+        headers = step.get("headers", {})
+        if not isinstance(headers, dict) or not all(
+            isinstance(k, str) and isinstance(v, str) for k, v in headers.items()
+        ):
+            raise ValueError(
+                f"steps[{index}]: headers must map names to values, both strings, got {headers!r}."
             )
         target = step[kinds[0]]
         if kinds[0] in _FILE_ACTIONS:
@@ -99,10 +111,12 @@ def call_service(
             httpx.Client(base_url=running.url, timeout=10) as client,
         ):
             for step in steps:
+                headers = step.get("headers")
                 if "get" in step:
-                    replies.append(_reply(client.get(step["get"])))
+                    replies.append(_reply(client.get(step["get"], headers=headers)))
                 elif "post" in step:
-                    replies.append(_reply(client.post(step["post"], json=step.get("json"))))
+                    reply = client.post(step["post"], json=step.get("json"), headers=headers)
+                    replies.append(_reply(reply))
                 else:
                     if "create" in step:
                         (folder / step["create"]).touch()
