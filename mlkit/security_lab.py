@@ -36,7 +36,7 @@ from typing import Any
 import httpx
 
 from mlkit import data, schemas
-from mlkit.serving import serve_in_background
+from mlkit.serving import ServiceStartError, serve_in_background
 from mlkit.settings import scratch_dir
 
 API_KEY_HEADER = "X-API-Key"
@@ -106,6 +106,23 @@ def write_vulnerable_tool(folder: str | os.PathLike[str]) -> Path:
 
 
 # --- attacks on a served service -------------------------------------------------------
+
+
+class TargetStartError(RuntimeError):
+    """The service to attack did not start, so no attack was sent.
+
+    Attributes: `reason` (one line) and `log_end`, the last lines of the server's log,
+    which name the line of the service file that failed.
+    """
+
+    def __init__(self, service_name: str, reason: str, log_end: str) -> None:
+        self.reason = reason
+        self.log_end = log_end
+        super().__init__(
+            f"your {service_name} did not start ({reason}), so no attack was sent. Fill in "
+            f"every part of it (a stub will do), rerun its cells in order, and read the end "
+            f"of its log:\n{log_end}"
+        )
 
 
 def _reply(response: httpx.Response) -> Reply:
@@ -263,8 +280,8 @@ def attack_service(
     The server gets `env`, plus a fresh API key in `MLKIT_API_KEYS` (the attacks use it)
     and the rate limits of ATTACK_RATE_ENV. Returns `{attack: {case: reply}}`, each reply
     `{"status", "json", "text", "retry_after"}`, plus `{"setup": {"api key": ...}}`.
-    Raises mlkit.serving.ServiceStartError (with the log) when the service does not
-    start. Used by module 08's lab.
+    Raises TargetStartError (with the end of the log) when the service does not start.
+    Used by module 08's lab.
     """
     source = Path(service_file).expanduser()
     if not source.is_file():
@@ -278,12 +295,14 @@ def attack_service(
     folder = Path(tempfile.mkdtemp(prefix="attack-", dir=scratch_dir("services")))
     try:
         copy = Path(shutil.copy(source, folder / source.name))
-        with (
-            serve_in_background(
+        try:
+            running = serve_in_background(
                 copy, env=server_env, timeout=timeout, log_dir=folder, wait_for="/livez"
-            ) as running,
-            httpx.Client(base_url=running.url, timeout=30) as client,
-        ):
+            )
+        except ServiceStartError as err:
+            lines = err.log_tail.replace(f"{folder}/", "").strip().splitlines()
+            raise TargetStartError(source.name, err.reason, "\n".join(lines[-5:])) from None
+        with running, httpx.Client(base_url=running.url, timeout=30) as client:
             results = {name: attack(client, key, customers) for name, attack in ATTACKS.items()}
     finally:
         shutil.rmtree(folder, ignore_errors=True)
