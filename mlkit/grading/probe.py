@@ -72,13 +72,17 @@ def _perform(request: dict) -> Any:
 
 
 def _release() -> None:
-    """Drop what the notebook's last error keeps alive (its frames), then collect garbage.
+    """Clear the way for the tests: end the notebook's stray processes, drop its last error.
 
-    A cell that failed with MemoryError leaves its traceback (in sys.last_traceback and in
-    IPython's formatters), and with it every object its frames held: the tests would run
-    in an exhausted kernel.
+    A fork bomb's processes would keep the CPU busy, and forked copies of the kernel would
+    answer the grader's requests alongside it; in a sandbox of its own the kernel is
+    process 1 and ends them all. A cell that failed with MemoryError leaves its traceback
+    (in sys.last_traceback and in IPython's formatters), and with it every object its
+    frames held: the tests would run in an exhausted kernel.
     """
     import gc
+
+    _end_stray_processes()
     import sys
 
     from IPython import get_ipython
@@ -90,6 +94,30 @@ def _release() -> None:
         for formatter in (shell.InteractiveTB, shell.SyntaxTB):
             formatter.tb = None  # IPython's formatters keep the last traceback for %debug
     gc.collect()
+
+
+def _end_stray_processes() -> None:
+    """As process 1 of a sandbox's pid namespace, kill every other process in it and reap.
+
+    kill(-1) from process 1 reaches every process of its namespace but itself, and no fork
+    can slip through while it runs. Outside a pid namespace of its own (the kernel is not
+    process 1) this does nothing.
+    """
+    import os
+    import signal
+
+    if os.getpid() != 1:
+        return
+    try:
+        os.kill(-1, signal.SIGKILL)
+    except ProcessLookupError:  # nothing else was running
+        return
+    while True:
+        try:
+            if os.waitpid(-1, 0)[0] == 0:
+                return
+        except ChildProcessError:
+            return
 
 
 def _remember(value: Any) -> dict:

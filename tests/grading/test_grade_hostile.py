@@ -259,6 +259,15 @@ except OSError as err:
     print("NETWORK: blocked", type(err).__name__)
 """
 
+# Forks until the process limit refuses: every slot is then held by a sleeping child, so
+# unless the grader ends them, the tests' own requests cannot start a thread.
+FORK_BOMB = """
+import os, time
+while True:
+    if os.fork() == 0:
+        time.sleep(3600)
+"""
+
 MEMORY_BOMB = """
 def bomb():
     chunks = []
@@ -321,6 +330,7 @@ CASES = [
         "cell-errors",
         FULL,
     ),
+    Case("fork-bomb", lambda p: appended(solution(), FORK_BOMB), "cell-errors", FULL),
     Case("memory-bomb", lambda p: appended(solution(), MEMORY_BOMB), "memory-limit", FULL),
     Case(
         "big-output",
