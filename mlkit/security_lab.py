@@ -40,6 +40,7 @@ from mlkit.serving import ServiceStartError, serve_in_background
 from mlkit.settings import scratch_dir
 
 API_KEY_HEADER = "X-API-Key"
+WAIT_FOR = "/livez"  # the attacks start once this answers 200
 BURST_REQUESTS = 100
 # The limits the attacks run under: generous enough that no attack before the burst is
 # refused with 429, low enough that the burst of BURST_REQUESTS must be.
@@ -118,10 +119,15 @@ class TargetStartError(RuntimeError):
     def __init__(self, service_name: str, reason: str, log_end: str) -> None:
         self.reason = reason
         self.log_end = log_end
+        advice = (
+            "The attacks start once /livez answers 200 without an API key: keep health "
+            "endpoints out of the key check and the rate limit."
+            if reason.startswith(WAIT_FOR)
+            else "Fill in every part of it (a stub will do) and rerun its cells in order."
+        )
         super().__init__(
-            f"your {service_name} did not start ({reason}), so no attack was sent. Fill in "
-            f"every part of it (a stub will do), rerun its cells in order, and read the end "
-            f"of its log:\n{log_end}"
+            f"your {service_name} did not start ({reason}), so no attack was sent. {advice} "
+            f"The end of its log:\n{log_end}"
         )
 
 
@@ -155,19 +161,19 @@ def open_endpoints(client: httpx.Client, key: str, customers: list[dict]) -> dic
 
 
 def missing_key(client: httpx.Client, key: str, customers: list[dict]) -> dict[str, Reply]:
-    """Predictions asked for with no key, or an empty one."""
-    one = {"customer": customers[0]}
+    """Predictions asked for without the key header."""
     return {
-        "no header": send(client, "/predict", one),
-        "empty key": send(client, "/predict", one, key=""),
+        "no header": send(client, "/predict", {"customer": customers[0]}),
         "no header, batch": send(client, "/predict_batch", {"customers": customers[:2]}),
     }
 
 
 def wrong_key(client: httpx.Client, key: str, customers: list[dict]) -> dict[str, Reply]:
-    """Predictions asked for with keys that are not the key, some of them close to it."""
+    """Predictions asked for with keys that are not the key, some of them close to it; the
+    server's key list has an empty entry (",,"), which must not make an empty key valid."""
     one = {"customer": customers[0]}
     guesses = {
+        "an empty key": "",
         "a made-up key": "let-me-in",
         "the key without its last character": key[:-1],
         "the key with one more character": key + "0",
@@ -273,14 +279,14 @@ def attack_service(
     service_file: str | os.PathLike[str],
     *,
     env: dict[str, str] | None = None,
-    timeout: float = 60.0,
+    timeout: float = 40.0,
 ) -> dict[str, dict[str, Reply]]:
     """Serve a copy of `service_file` once and send it every attack of ATTACKS, in order.
 
-    The server gets `env`, plus a fresh API key in `MLKIT_API_KEYS` (the attacks use it)
+    The server gets `env`, plus fresh API keys in `MLKIT_API_KEYS` (the attacks use one)
     and the rate limits of ATTACK_RATE_ENV. Returns `{attack: {case: reply}}`, each reply
-    `{"status", "json", "text", "retry_after"}`, plus `{"setup": {"api key": ...}}`.
-    Raises TargetStartError (with the end of the log) when the service does not start.
+    `{"status", "json", "text", "retry_after"}`. `timeout` bounds the start; raises
+    TargetStartError (with the end of the log) when the service does not start.
     Used by module 08's lab.
     """
     source = Path(service_file).expanduser()
@@ -290,14 +296,14 @@ def attack_service(
             "%%writefile."
         )
     key = "lab-" + secrets.token_hex(16)
-    server_env = {**(env or {}), **ATTACK_RATE_ENV, "MLKIT_API_KEYS": f"other-{key},{key}"}
+    server_env = {**(env or {}), **ATTACK_RATE_ENV, "MLKIT_API_KEYS": f"other-{key},,{key}"}
     customers = attack_customers()
     folder = Path(tempfile.mkdtemp(prefix="attack-", dir=scratch_dir("services")))
     try:
         copy = Path(shutil.copy(source, folder / source.name))
         try:
             running = serve_in_background(
-                copy, env=server_env, timeout=timeout, log_dir=folder, wait_for="/livez"
+                copy, env=server_env, timeout=timeout, log_dir=folder, wait_for=WAIT_FOR
             )
         except ServiceStartError as err:
             lines = err.log_tail.replace(f"{folder}/", "").strip().splitlines()
@@ -306,7 +312,7 @@ def attack_service(
             results = {name: attack(client, key, customers) for name, attack in ATTACKS.items()}
     finally:
         shutil.rmtree(folder, ignore_errors=True)
-    return {"setup": {"api key": {"status": None, "json": key, "text": key}}, **results}
+    return results
 
 
 # --- signed model loading ---------------------------------------------------------------
@@ -470,7 +476,7 @@ def _run_tool_checks(tool_file: str, folder: str) -> dict[str, Any]:
 
 
 def probe_report_tool(
-    tool_file: str | os.PathLike[str], *, timeout: float = 60.0
+    tool_file: str | os.PathLike[str], *, timeout: float = 30.0
 ) -> dict[str, Any]:
     """Import `tool_file` (your fixed report_tool.py) in a fresh process, check what its
     functions return, and try the injections the unsafe version falls for.
