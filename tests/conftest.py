@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+from collections import defaultdict
 from collections.abc import Iterator
 from typing import NoReturn
 
@@ -70,3 +71,17 @@ def chromium_page(tmp_path) -> Iterator:
             yield context.pages[0]
         finally:
             context.close()
+
+
+def pytest_terminal_summary(terminalreporter) -> None:
+    """After the run, each notebook's total time (setup, cells, teardown), slowest first."""
+    seconds: dict[str, float] = defaultdict(float)
+    for reports in terminalreporter.stats.values():
+        for report in reports:
+            path = getattr(report, "nodeid", "").split("::")[0]
+            if path.endswith(".ipynb") and hasattr(report, "duration"):
+                seconds[path] += report.duration
+    if seconds:
+        terminalreporter.write_sep("=", "seconds per notebook")
+        for path, total in sorted(seconds.items(), key=lambda item: -item[1]):
+            terminalreporter.write_line(f"{total:8.1f}  {path}")
