@@ -260,10 +260,12 @@ SECRET_PATTERNS: dict[str, str] = {
     "GitHub token": r"\bgh[pousr]_[A-Za-z0-9]{36,}\b",
     "Slack token": r"\bxox[abprs]-[A-Za-z0-9-]{10,}\b",
     "OpenAI-style key": r"\bsk-[A-Za-z0-9_-]{20,}\b",
-    "password assignment": r"(?i)\bpass(?:word|wd)?\s*[=:]\s*['\"]?(?P<value>[^\s'\"]{4,})",
+    "password assignment": (
+        r"(?i)\b[\w.-]*pass(?:word|wd)['\"]?\s*[=:]\s*['\"]?(?P<value>[^\s'\"]{4,})"
+    ),
     "token assignment": (
         r"(?i)\b[\w.-]*(?:api[_-]?key|secret|token|access[_-]?key)[\w.-]*['\"]?\s*[=:]\s*"
-        r"['\"]?(?P<random>[A-Za-z0-9_\-+/=.]{16,})"
+        r"['\"]?(?P<random>[A-Za-z0-9_\-+/=.]{16,})(?![\w\-+/=.(])"
     ),
 }
 MIN_TOKEN_ENTROPY = 3.5

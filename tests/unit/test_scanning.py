@@ -148,7 +148,10 @@ def test_find_secrets_in_logs_and_nothing_in_clean_text(tmp_path):
         "token = 'aaaaaaaaaaaaaaaaaaaaaaaa'\n"
     )
     clean = tmp_path / "clean.txt"
-    clean.write_text("token = os.environ['API_KEY']\nmax_tokens = 16\n")
+    clean.write_text(
+        "token = os.environ['API_KEY']\nmax_tokens = 16\napi_key = secrets.token_urlsafe(24)\n"
+        "Set the password variable in the environment.\n"
+    )
     kinds = [(Path(h.path).name, h.where, h.kind) for h in find_secrets([log, clean])]
     assert kinds == [
         ("service.log", "line 2", "private key"),
