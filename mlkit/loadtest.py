@@ -438,17 +438,17 @@ def run_locust(
 ) -> LoadTestResult:
     """Run `locust --headless` against `host` (127.0.0.1 only) and read back its statistics.
 
-    Give `users` (at most `MAX_USERS`) and `run_time` (whole seconds), started at
-    `spawn_rate` users a second (default: all within a second), or `shape=StepLoad(...)`
-    instead. Files go to `csv_prefix` (default `<scratch>/locust/run-<time>`):
-    `_stats.csv`, `_stats_history.csv` (every second, every endpoint), `.json`,
-    `_errors.json` and `.log` (which starts with the command). `stop_timeout` seconds let
-    running requests finish at the end; the run stops early after `max_requests`
-    requests. `watch` names processes whose CPU is sampled with Locust's, e.g.
-    `{"server": svc.process.pid}`; `user_classes` picks some of the locustfile's User
-    classes (default: all); `env` adds environment variables for the locustfile. Locust
-    is killed if it runs past its time budget (raising `LoadTestError`) or the caller is
-    interrupted. Introduced in module 04.
+    Give `users` (at most `MAX_USERS`) and `run_time` (whole seconds), started at `spawn_rate`
+    users a second (default: all within a second), or `shape=StepLoad(...)` instead. Files go to
+    `csv_prefix` (default `<scratch>/locust/run-<time>`): `_stats.csv`, `_stats_history.csv`
+    (every second, every endpoint), `.json`, `_errors.json` and `.log` (which starts with the
+    command). `stop_timeout` seconds let running requests finish at the end; the run stops early
+    after `max_requests` requests (give or take the ones in flight: up to about two per user).
+    `watch` names processes whose CPU is sampled with Locust's, e.g. `{"server":
+    svc.process.pid}`; `user_classes` picks some of the locustfile's User classes (default:
+    all); `env` adds environment variables for the locustfile. Locust is killed if it runs past
+    its time budget (raising `LoadTestError`) or the caller is interrupted. Introduced in module
+    04.
     """
     path = _check_locustfile(locustfile)
     target = local_host(host)
