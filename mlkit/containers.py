@@ -29,6 +29,9 @@ from mlkit.settings import bentoml_home, scratch_dir
 BASE_IMAGE_ENV = "MLKIT_BASE_IMAGE"
 _SERVICE_REF = re.compile(r"[\w./-]+(\.py)?:[A-Za-z_]\w*")
 _BENTO_TAG_LINE = re.compile(r"__tag__:(\S+)")
+# Rich may colour parts of the tag line (it takes "e:a1" in "delivery_time:a1..." for an
+# IPv6 address), so colour codes are removed before the tag is read.
+_ANSI_CODE = re.compile(r"\x1b\[[0-9;]*m")
 _LAYER_LINE = re.compile(r" ---> ([0-9a-f]{12})$", re.MULTILINE)
 _MEMORY_USAGE = re.compile(r"([\d.]+)\s*([KMGT]?i?B)\b")
 _MEMORY_UNITS = {"B": 1, "KiB": 2**10, "MiB": 2**20, "GiB": 2**30, "TiB": 2**40}
@@ -189,7 +192,7 @@ def build_bento(
             stderr=subprocess.STDOUT,
             check=False,
         )
-    found = _BENTO_TAG_LINE.search(log_path.read_text(errors="replace"))
+    found = _BENTO_TAG_LINE.search(_ANSI_CODE.sub("", log_path.read_text(errors="replace")))
     if result.returncode != 0 or found is None:
         detail = f"exit code {result.returncode}, config {bentofile}"
         raise BuildError("bentoml build", detail, log_path, tail_lines(log_path, 25))
@@ -312,19 +315,27 @@ def _logged_build(
 
 def _remove_untagged_layer(build_log: str) -> None:
     """Delete the last layer a failed classic `docker build` committed (its log prints
-    ` ---> <id>` per step), with its untagged parents; tagged images are left alone."""
+    ` ---> <id>` per step); tagged images and parent layers are left alone (see
+    remove_image)."""
     layers = _LAYER_LINE.findall(build_log)
     if (
         layers
         and _docker("image", "inspect", "--format", "{{len .RepoTags}}", layers[-1]).stdout.strip()
         == "0"
     ):
-        _docker("image", "rm", layers[-1])
+        _docker("image", "rm", "--no-prune", layers[-1])
 
 
 def remove_image(image: str) -> None:
-    """Delete a local image (no error when it is already gone)."""
-    _docker("image", "rm", "--force", image)
+    """Delete a local image (no error when it is already gone), but not its parent layers.
+
+    The classic builder shares identical steps between images as untagged parent layers
+    (the base image, the pip install of the pinned packages). Pruning them with the image
+    would pull them from under a build running at the same time ("failed to get
+    destination image ... No such image"), and the next build would redo them; kept, they
+    are the build cache.
+    """
+    _docker("image", "rm", "--force", "--no-prune", image)
 
 
 def delete_bento(bento: BuiltBento) -> None:
