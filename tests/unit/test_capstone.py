@@ -88,3 +88,13 @@ def test_the_solution_writes_the_reference_service():
     source = "".join(line for line in lines if "### BEGIN SOLUTION" not in line)
     source = "".join(line for line in source.splitlines(True) if "### END SOLUTION" not in line)
     assert source == capstone.SERVICE_SOURCE, json.dumps(source)[:200]
+
+
+def test_bento_tag_is_read_through_rich_colour_codes():
+    # What `bentoml build --output tag` printed for this module's service: rich coloured
+    # "e:a" (it looks like an IPv6 address), which once made an invalid image tag.
+    from mlkit import containers
+
+    line = "__tag__:delivery_tim\x1b[1;92me:a\x1b[0mrcu4yxi6kpe2ax4\n"
+    text = containers._ANSI_CODE.sub("", line)
+    assert containers._BENTO_TAG_LINE.search(text).group(1) == "delivery_time:arcu4yxi6kpe2ax4"
