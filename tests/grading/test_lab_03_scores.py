@@ -6,60 +6,24 @@ the grader's own Docker engine, run the container and ask it for predictions."""
 
 from __future__ import annotations
 
-import json
-import shutil
-
-import nbformat
 import pytest
-
-from mlkit.grading import grade
-from mlkit.settings import repo_root
+from lab_scores import grade_solution_blank_half_right
 
 pytestmark = [pytest.mark.notebooks, pytest.mark.slow, pytest.mark.docker]
 
-SOLUTION = repo_root() / "solutions" / "03_containers.ipynb"
-LAB = repo_root() / "labs" / "03_containers.ipynb"
 
-
-def answer_cell(nb: nbformat.NotebookNode, question: str) -> nbformat.NotebookNode:
-    return next(
-        cell
-        for cell in nb.cells
-        if cell.metadata.get("mlkit", {}).get("question") == question
-        and cell.metadata["mlkit"].get("kind") == "code"
-    )
-
-
-def half_right(path) -> None:
-    """The solution without the allow-list (q1, and so q3's image ships the clutter), with
-    comments not stripped (q2) and with a memory limit equal to the request (q4)."""
-    nb = nbformat.read(SOLUTION, as_version=4)
-    replacements = {
-        "q1": ('    "include": ["service.py", "model.skops"],\n', ""),
-        "q2": ('text = line.split("#", 1)[0].strip()', "text = line.strip()"),
-        "q4": ('memory_limit=f"{2 * request_mib}Mi"', 'memory_limit=f"{request_mib}Mi"'),
-    }
-    for question, (old, new) in replacements.items():
-        cell = answer_cell(nb, question)
-        assert old in cell.source, f"the solution's {question} cell changed; update this test"
-        cell.source = cell.source.replace(old, new)
-    nbformat.write(nb, path)
+# Half right: the solution without the allow-list (q1, and so q3's image ships the clutter), with
+# comments not stripped (q2) and with a memory limit equal to the request (q4).
+HALF_RIGHT = {
+    "q1": ('    "include": ["service.py", "model.skops"],\n', ""),
+    "q2": ('text = line.split("#", 1)[0].strip()', "text = line.strip()"),
+    "q4": ('memory_limit=f"{2 * request_mib}Mi"', 'memory_limit=f"{request_mib}Mi"'),
+}
 
 
 def test_solution_full_marks_blank_lab_zero_half_right_partial(docker_engine, tmp_path):
-    submissions = tmp_path / "submissions"
-    submissions.mkdir()
-    shutil.copy(SOLUTION, submissions / "solution.ipynb")
-    shutil.copy(LAB, submissions / "blank.ipynb")
-    half_right(submissions / "half_right.ipynb")
-
-    grade(submissions, "03", tmp_path / "out", workers=2, progress=False)
-
-    results = json.loads((tmp_path / "out" / "results.json").read_text())
-    points = {
-        learner: {q: score["points"] for q, score in record["questions"].items()}
-        for learner, record in results["learners"].items()
-    }
+    graded = grade_solution_blank_half_right("03", tmp_path, HALF_RIGHT)
+    points, results = graded.points, graded.results
     auto = {"q1": 3, "q2": 2, "q3": 2, "q4": 3}
     for learner in points:
         assert points[learner]["q5"] is None, f"{learner}: q5 is graded by hand"

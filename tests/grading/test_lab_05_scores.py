@@ -5,64 +5,28 @@ server, and start its tuned service and load it with Locust next to the baseline
 
 from __future__ import annotations
 
-import json
-import shutil
-
-import nbformat
 import pytest
-
-from mlkit.grading import grade
-from mlkit.settings import repo_root
+from lab_scores import grade_solution_blank_half_right
 
 pytestmark = [pytest.mark.notebooks, pytest.mark.slow]
 
-SOLUTION = repo_root() / "solutions" / "05_scaling.ipynb"
-LAB = repo_root() / "labs" / "05_scaling.ipynb"
 
-
-def answer_cell(nb: nbformat.NotebookNode, question: str) -> nbformat.NotebookNode:
-    return next(
-        cell
-        for cell in nb.cells
-        if cell.metadata.get("mlkit", {}).get("question") == question
-        and cell.metadata["mlkit"].get("kind") == "code"
-    )
-
-
-def half_right(path) -> None:
-    """Backoff without jitter, and a breaker whose successes do not reset its failure count."""
-    nb = nbformat.read(SOLUTION, as_version=4)
-    replacements = {
-        "q1": (
-            "return random.uniform(0, min(max_delay_s, base_delay_s * 2 ** (attempt - 1)))",
-            "return min(max_delay_s, base_delay_s * 2 ** (attempt - 1))",
-        ),
-        "q2": (
-            '        self.state = "closed"\n        self.failures = 0\n        return result',
-            '        self.state = "closed"\n        return result',
-        ),
-    }
-    for question, (old, new) in replacements.items():
-        cell = answer_cell(nb, question)
-        assert old in cell.source, f"the solution's {question} cell changed; update this test"
-        cell.source = cell.source.replace(old, new)
-    nbformat.write(nb, path)
+# Half right: backoff without jitter, and a breaker whose successes do not reset its failure count.
+HALF_RIGHT = {
+    "q1": (
+        "return random.uniform(0, min(max_delay_s, base_delay_s * 2 ** (attempt - 1)))",
+        "return min(max_delay_s, base_delay_s * 2 ** (attempt - 1))",
+    ),
+    "q2": (
+        '        self.state = "closed"\n        self.failures = 0\n        return result',
+        '        self.state = "closed"\n        return result',
+    ),
+}
 
 
 def test_solution_full_marks_blank_lab_zero_half_right_partial(tmp_path):
-    submissions = tmp_path / "submissions"
-    submissions.mkdir()
-    shutil.copy(SOLUTION, submissions / "solution.ipynb")
-    shutil.copy(LAB, submissions / "blank.ipynb")
-    half_right(submissions / "half_right.ipynb")
-
-    grade(submissions, "05", tmp_path / "out", workers=2, progress=False)
-
-    results = json.loads((tmp_path / "out" / "results.json").read_text())
-    points = {
-        learner: {q: score["points"] for q, score in record["questions"].items()}
-        for learner, record in results["learners"].items()
-    }
+    graded = grade_solution_blank_half_right("05", tmp_path, HALF_RIGHT)
+    points, results = graded.points, graded.results
     auto = {"q1": 3, "q2": 3, "q3": 2, "q4": 3, "q5": 2}
     for learner in points:
         assert points[learner]["q6"] is None, f"{learner}: q6 is graded by hand"

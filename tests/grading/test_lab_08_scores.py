@@ -6,63 +6,27 @@ model, and probe and scan its fixed report tool."""
 
 from __future__ import annotations
 
-import json
-import shutil
-
-import nbformat
 import pytest
-
-from mlkit.grading import grade
-from mlkit.settings import repo_root
+from lab_scores import grade_solution_blank_half_right
 
 pytestmark = [pytest.mark.notebooks, pytest.mark.slow]
 
-SOLUTION = repo_root() / "solutions" / "08_security.ipynb"
-LAB = repo_root() / "labs" / "08_security.ipynb"
 
-
-def answer_cell(nb: nbformat.NotebookNode, question: str) -> nbformat.NotebookNode:
-    return next(
-        cell
-        for cell in nb.cells
-        if cell.metadata.get("mlkit", {}).get("question") == question
-        and cell.metadata["mlkit"].get("kind") == "code"
-    )
-
-
-def half_right(path) -> None:
-    """The solution with a key check that accepts a prefix of a key, a lax schema, and a
-    loader that lets a missing signature file raise FileNotFoundError."""
-    nb = nbformat.read(SOLUTION, as_version=4)
-    replacements = {
-        "q1": (
-            "matches = [hmac.compare_digest(given, key) for key in self.keys]",
-            "matches = [bool(given) and key.startswith(given) for key in self.keys]",
-        ),
-        "q3": ('extra="forbid", strict=True, allow_inf_nan=False', 'extra="forbid"'),
-        "q4": ("    if not signature_path.is_file():\n", "    if False:\n"),
-    }
-    for question, (old, new) in replacements.items():
-        cell = answer_cell(nb, question)
-        assert old in cell.source, f"the solution's {question} cell changed; update this test"
-        cell.source = cell.source.replace(old, new)
-    nbformat.write(nb, path)
+# Half right: the solution with a key check that accepts a prefix of a key, a lax schema, and a
+# loader that lets a missing signature file raise FileNotFoundError.
+HALF_RIGHT = {
+    "q1": (
+        "matches = [hmac.compare_digest(given, key) for key in self.keys]",
+        "matches = [bool(given) and key.startswith(given) for key in self.keys]",
+    ),
+    "q3": ('extra="forbid", strict=True, allow_inf_nan=False', 'extra="forbid"'),
+    "q4": ("    if not signature_path.is_file():\n", "    if False:\n"),
+}
 
 
 def test_solution_full_marks_blank_lab_zero_half_right_partial(tmp_path):
-    submissions = tmp_path / "submissions"
-    submissions.mkdir()
-    shutil.copy(SOLUTION, submissions / "solution.ipynb")
-    shutil.copy(LAB, submissions / "blank.ipynb")
-    half_right(submissions / "half_right.ipynb")
-
-    grade(submissions, "08", tmp_path / "out", workers=2, progress=False)
-
-    results = json.loads((tmp_path / "out" / "results.json").read_text())
-    points = {
-        learner: {q: score["points"] for q, score in record["questions"].items()}
-        for learner, record in results["learners"].items()
-    }
+    graded = grade_solution_blank_half_right("08", tmp_path, HALF_RIGHT)
+    points, results = graded.points, graded.results
     auto = {"q1": 3, "q2": 3, "q3": 3, "q4": 4, "q5": 4}
     for learner in points:
         assert points[learner]["q6"] is None, f"{learner}: q6 is graded by hand"
