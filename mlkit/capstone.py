@@ -182,21 +182,13 @@ def build_and_run(
     """
     if not isinstance(api_key, str) or not api_key:
         raise ValueError(f"api_key: expected a non-empty string, got {api_key!r}.")
-    bento = containers.build_bento(project, log_dir=log_dir)
-    try:
-        image = containers.containerize(
-            bento, image_tag=f"mlkit-check-{bento.tag}", log_dir=log_dir
-        )
-        try:
-            shipped = image_audit.image_files(image.tag)
-            with containers.run_container(image.tag, env={API_KEY_ENV: api_key}) as running:
-                url, body = f"{running.url}/predict", {"orders": orders}
-                readyz = httpx.get(f"{running.url}/readyz", timeout=10).status_code
-                keyed = httpx.post(url, json=body, headers={API_KEY_HEADER: api_key}, timeout=30)
-                unkeyed = httpx.post(url, json=body, timeout=30).status_code
-        finally:
-            containers.remove_image(image.tag)
-    finally:
-        containers.delete_bento(bento)
+    with containers.project_container(project, env={API_KEY_ENV: api_key}, log_dir=log_dir) as run:
+        shipped = image_audit.image_files(run.image.tag)
+        url, body = f"{run.container.url}/predict", {"orders": orders}
+        readyz = httpx.get(f"{run.container.url}/readyz", timeout=10).status_code
+        keyed = httpx.post(url, json=body, headers={API_KEY_HEADER: api_key}, timeout=30)
+        unkeyed = httpx.post(url, json=body, timeout=30).status_code
     predictions = keyed.json() if keyed.status_code == 200 else None
-    return ContainerCheck(readyz, predictions, keyed.status_code, unkeyed, shipped, image.size_mb)
+    return ContainerCheck(
+        readyz, predictions, keyed.status_code, unkeyed, shipped, run.image.size_mb
+    )

@@ -190,26 +190,16 @@ def build_and_run(
     Build logs go to `log_dir` (default `<scratch>/bentos`). Needs a Docker engine
     (`DockerUnavailableError` otherwise). Introduced in module 03's lab.
     """
-    bento = containers.build_bento(project, log_dir=log_dir)
-    try:
-        files = image_audit.bento_files(bento)
-        requirements = image_audit.bento_requirements(bento)
-        image = containers.containerize(
-            bento, image_tag=f"mlkit-check-{bento.tag}", log_dir=log_dir
+    with containers.project_container(project, log_dir=log_dir) as run:
+        files = image_audit.bento_files(run.bento)
+        requirements = image_audit.bento_requirements(run.bento)
+        shipped = image_audit.image_files(run.image.tag)
+        readyz = httpx.get(f"{run.container.url}/readyz", timeout=10).status_code
+        reply = httpx.post(
+            f"{run.container.url}/predict", json={"customers": customers}, timeout=30
         )
-        try:
-            shipped = image_audit.image_files(image.tag)
-            with containers.run_container(image.tag) as running:
-                readyz = httpx.get(f"{running.url}/readyz", timeout=10).status_code
-                reply = httpx.post(
-                    f"{running.url}/predict", json={"customers": customers}, timeout=30
-                )
-                reply.raise_for_status()
-        finally:
-            containers.remove_image(image.tag)
-    finally:
-        containers.delete_bento(bento)
-    return ContainerCheck(files, requirements, shipped, image.size_mb, readyz, reply.json())
+        reply.raise_for_status()
+    return ContainerCheck(files, requirements, shipped, run.image.size_mb, readyz, reply.json())
 
 
 def write_build_config(project: str | os.PathLike[str], config: dict[str, Any]) -> Path:

@@ -16,6 +16,8 @@ import shutil
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
@@ -487,3 +489,37 @@ def containerize_service(
         )
     print(report)
     return report
+
+
+@dataclass(frozen=True)
+class ProjectRun:
+    """A project's bento, its image and the container running it (`project_container`)."""
+
+    bento: BuiltBento
+    image: ContainerImage
+    container: RunningContainer
+
+
+@contextmanager
+def project_container(
+    project: str | os.PathLike[str],
+    *,
+    env: dict[str, str] | None = None,
+    log_dir: str | os.PathLike[str] | None = None,
+) -> Iterator[ProjectRun]:
+    """Build a project's bento and image (tag `mlkit-check-<bento>`) and run it with `env`;
+    on exit stop the container and delete the image and the bento, also after an error.
+
+    The project needs its `bentofile.yaml`; build logs go to `log_dir` (default
+    `<scratch>/bentos`). Needs a Docker engine. The grading checks of labs 03 and 09.
+    """
+    bento = build_bento(project, log_dir=log_dir)
+    try:
+        image = containerize(bento, image_tag=f"mlkit-check-{bento.tag}", log_dir=log_dir)
+        try:
+            with run_container(image.tag, env=env) as running:
+                yield ProjectRun(bento, image, running)
+        finally:
+            remove_image(image.tag)
+    finally:
+        delete_bento(bento)

@@ -283,6 +283,7 @@ DELIVERY_NUMERIC_FEATURES: list[str] = [
 DELIVERY_CATEGORICAL_FEATURES: list[str] = ["weather", "vehicle"]
 DELIVERY_FEATURES: list[str] = DELIVERY_NUMERIC_FEATURES + DELIVERY_CATEGORICAL_FEATURES
 DELIVERY_TARGET = "delivery_minutes"
+_DELIVERY_COLUMNS = DELIVERY_FEATURES + [DELIVERY_TARGET]
 DELIVERY_CATEGORIES: dict[str, list[str]] = {
     "weather": ["clear", "rain", "snow"],
     "vehicle": ["bike", "scooter", "car"],
@@ -310,7 +311,7 @@ def expected_delivery_minutes(df: pd.DataFrame) -> np.ndarray:
     `RUSH_HOURS`, 3 at weekends (weekday 5 and 6) and up to 6 for a new courier (fading
     with a 12-month time constant). No model can beat it on average.
     """
-    _check_frame(df, DELIVERY_FEATURES, "make_deliveries", DELIVERY_FEATURES + [DELIVERY_TARGET])
+    _check_frame(df, DELIVERY_FEATURES, "make_deliveries", _DELIVERY_COLUMNS)
     pace = df["vehicle"].astype(str).map(MINUTES_PER_KM).to_numpy(dtype=float)
     slowdown = df["weather"].astype(str).map(WEATHER_SLOWDOWN).to_numpy(dtype=float)
     hour = df["hour"].to_numpy()
@@ -371,12 +372,7 @@ def inject_delivery_shift(
     to its rarest category (snow, or car).
     """
     features = [features] if isinstance(features, str) else list(features)
-    _check_frame(
-        df,
-        DELIVERY_FEATURES + [DELIVERY_TARGET],
-        "make_deliveries",
-        DELIVERY_FEATURES + [DELIVERY_TARGET],
-    )
+    _check_frame(df, _DELIVERY_COLUMNS, "make_deliveries", _DELIVERY_COLUMNS)
     unknown = [f for f in features if f not in DELIVERY_FEATURES]
     if not features or unknown:
         raise ValueError(f"features must name some of {DELIVERY_FEATURES}, got {features!r}.")

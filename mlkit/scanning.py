@@ -141,22 +141,18 @@ def load_advisories(path: str | os.PathLike | None = None) -> list[dict[str, Any
     return records
 
 
-def _version(text: str) -> Version:
-    return Version("0") if text == "0" else Version(text)
-
-
 def _in_range(version: Version, events: list[dict[str, str]]) -> bool:
     """Whether `version` falls in an OSV ECOSYSTEM range (introduced/fixed/last_affected)."""
     introduced: Version | None = None
     for event in events:
         if "introduced" in event:
-            introduced = _version(event["introduced"])
+            introduced = Version(event["introduced"])
         elif introduced is not None and "fixed" in event:
-            if introduced <= version < _version(event["fixed"]):
+            if introduced <= version < Version(event["fixed"]):
                 return True
             introduced = None
         elif introduced is not None and "last_affected" in event:
-            if introduced <= version <= _version(event["last_affected"]):
+            if introduced <= version <= Version(event["last_affected"]):
                 return True
             introduced = None
     return introduced is not None and version >= introduced

@@ -81,12 +81,11 @@ def _release() -> None:
     frames held: the tests would run in an exhausted kernel.
     """
     import gc
-
-    _end_stray_processes()
     import sys
 
     from IPython import get_ipython
 
+    _end_stray_processes()
     sys.last_type = sys.last_value = sys.last_traceback = None
     shell = get_ipython()
     if shell is not None:
