@@ -32,6 +32,12 @@ from mlkit.settings import quick_mode, repo_root
 SOLUTION = repo_root() / "solutions" / "00_welcome.ipynb"
 OVERHEAD_TARGET = 1.25
 SPEEDUP_TARGET = 1.7
+PAPERMILL, ONE_WORKER, TWO_WORKERS = (
+    "plain papermill",
+    "mlkit grade, 1 worker",
+    "mlkit grade, 2 workers",
+)
+MODES = {PAPERMILL: None, ONE_WORKER: 1, TWO_WORKERS: 2}  # mode: grading workers
 
 
 def copies(folder: Path, count: int) -> list[Path]:
@@ -72,34 +78,30 @@ def main() -> None:
     args = parser.parse_args()
     count = args.copies
     load_before = os.getloadavg()[0]
-    best = {"papermill": float("inf"), "1 worker": float("inf"), "2 workers": float("inf")}
+    best = dict.fromkeys(MODES, float("inf"))
     with tempfile.TemporaryDirectory(prefix="mlkit-bench-grading-") as tmp:
         root = Path(tmp)
         notebooks = copies(root / "submissions", count)
         # Untimed warm-up, so that the first mode timed does not pay for cold caches alone.
         plain_papermill(notebooks[:1], root / "warm-up")
         for round_ in range(args.rounds):  # alternate the three, keep each one's best time
-            for index, mode in enumerate(best):
+            for index, (mode, workers) in enumerate(MODES.items()):
                 out = root / f"round{round_}-{index}"
-                if mode == "papermill":
+                if workers is None:
                     seconds = plain_papermill(notebooks, out)
                 else:
-                    seconds = graded(root / "submissions", out, workers=int(mode[0]))
+                    seconds = graded(root / "submissions", out, workers=workers)
                 best[mode] = min(best[mode], seconds)
-    rate = {name: 60 * count / seconds for name, seconds in best.items()}
-    overhead = best["1 worker"] / best["papermill"]
-    speedup = rate["2 workers"] / rate["1 worker"]
+    rate = {mode: 60 * count / seconds for mode, seconds in best.items()}
+    overhead = best[ONE_WORKER] / best[PAPERMILL]
+    speedup = rate[TWO_WORKERS] / rate[ONE_WORKER]
     rounds = "one round" if args.rounds == 1 else f"best of {args.rounds} rounds"
     print(
         f"{count} copies of {SOLUTION.name}, {rounds}; load average "
         f"{load_before:.1f} before, {os.getloadavg()[0]:.1f} after, on {os.cpu_count()} CPUs"
     )
-    for name, label in [
-        ("papermill", "plain papermill        "),
-        ("1 worker", "mlkit grade, 1 worker  "),
-        ("2 workers", "mlkit grade, 2 workers "),
-    ]:
-        print(f"{label} {best[name]:7.1f} s  {rate[name]:6.1f} submissions/min")
+    for mode in MODES:
+        print(f"{mode:<23} {best[mode]:7.1f} s  {rate[mode]:6.1f} submissions/min")
     verdict = {True: "meets", False: "MISSES"}
     print(
         f"overhead (1 worker / papermill): {overhead:.2f}x "

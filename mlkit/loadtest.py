@@ -447,8 +447,8 @@ def run_locust(
     `watch` names processes whose CPU is sampled with Locust's, e.g. `{"server":
     svc.process.pid}`; `user_classes` picks some of the locustfile's User classes (default:
     all); `env` adds environment variables for the locustfile. Locust is killed if it runs past
-    its time budget (raising `LoadTestError`) or the caller is interrupted. Introduced in module
-    04.
+    its time budget (raising `LoadTestError`) or the caller is interrupted. Introduced in
+    module 04.
     """
     path = _check_locustfile(locustfile)
     target = local_host(host)
