@@ -44,7 +44,7 @@ import pandas as pd
 import psutil
 
 import mlkit
-from mlkit import data, models
+from mlkit import churn_model, data
 from mlkit.edge import export_onnx
 from mlkit.loadtest import run_locust
 from mlkit.serving import RunningService, serve_app_in_background, serve_in_background
@@ -154,7 +154,7 @@ def main() -> None:
     folder = mlkit.scratch_dir("bench_serving")
     print(f"load average before: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
 
-    trained = models.train_reference_model(seed=42, n_rows=20_000)
+    trained = churn_model.train_reference_model(seed=42, n_rows=20_000)
     customers = data.make_dataset(n_rows=2_000, seed=7)[data.FEATURES].to_dict(orient="records")
     onnx_file = export_onnx(trained.model, folder / "churn.onnx")
     (folder / "app.py").write_text(notebook_file("04_load_testing.ipynb", "app.py"))

@@ -29,13 +29,15 @@ from typing import Any
 import pandas as pd
 import skops.io
 
+from mlkit.errors import MlkitError
+
 MODEL_FILE = "model.skops"
 REQUIREMENTS_FILE = "requirements.txt"
 METADATA_FILE = "metadata.json"
 PINNED_PACKAGES = ("scikit-learn", "numpy", "scipy", "pandas", "skops")
 
 
-class BundleError(Exception):
+class BundleError(MlkitError):
     """A folder is not a readable model bundle."""
 
 

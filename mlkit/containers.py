@@ -1,18 +1,16 @@
 """Build a bento, turn it into a container image, run it, measure it (module 03).
 
-Docker is optional on a learner's laptop: without an engine, `containerize_service`
-still builds the bento, points at the Dockerfile BentoML wrote, and says what it
-skipped. Every container runs with `--network host` and listens on 127.0.0.1 only.
+Docker is optional on a learner's laptop: without an engine (`docker_problem()` says
+why), a lesson still builds the bento, shows the Dockerfile BentoML wrote, and says what
+it skipped. Every container runs with `--network host` and listens on 127.0.0.1 only.
 The base image comes from `MLKIT_BASE_IMAGE` when set (for machines that cannot
 pull BentoML's default `python:3.x-slim`; see `.ci/build-base-image.sh`).
 """
 
 from __future__ import annotations
 
-import atexit
 import os
 import re
-import shutil
 import subprocess
 import sys
 import time
@@ -20,13 +18,37 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from types import TracebackType
 
+import psutil
 import yaml
 
-from mlkit.ports import LOCALHOST, free_port, is_listening, wait_for_http
-from mlkit.serving import bentoml_env, tail_lines
+from mlkit._runtime.docker import docker as _docker
+from mlkit._runtime.docker import docker_problem, require_docker
+from mlkit._runtime.logs import tail_lines
+from mlkit._runtime.net import LOCALHOST, free_port, is_listening, listener_pids, wait_for_http
+from mlkit._runtime.process import Stoppable
+from mlkit.errors import DockerUnavailableError, MlkitError, ServerStartError
+from mlkit.serving import bentoml_env
 from mlkit.settings import bentoml_home, scratch_dir
+
+__all__ = [
+    "BuildError",
+    "BuiltBento",
+    "ContainerImage",
+    "ContainerStartError",
+    "DockerUnavailableError",
+    "ProjectRun",
+    "RunningContainer",
+    "build_bento",
+    "build_image",
+    "containerize",
+    "delete_bento",
+    "docker_problem",
+    "image_size",
+    "project_container",
+    "remove_image",
+    "run_container",
+]
 
 BASE_IMAGE_ENV = "MLKIT_BASE_IMAGE"
 _SERVICE_REF = re.compile(r"[\w./-]+(\.py)?:[A-Za-z_]\w*")
@@ -38,13 +60,10 @@ _LAYER_LINE = re.compile(r" ---> ([0-9a-f]{12})$", re.MULTILINE)
 _MEMORY_USAGE = re.compile(r"([\d.]+)\s*([KMGT]?i?B)\b")
 _MEMORY_UNITS = {"B": 1, "KiB": 2**10, "MiB": 2**20, "GiB": 2**30, "TiB": 2**40}
 _MEMORY_UNITS.update(kB=10**3, KB=10**3, MB=10**6, GB=10**9, TB=10**12)
+_START_ATTEMPTS = 3
 
 
-class DockerUnavailableError(RuntimeError):
-    """No Docker engine answers, so an image cannot be built or run."""
-
-
-class BuildError(RuntimeError):
+class BuildError(MlkitError, RuntimeError):
     """An image or bento build failed; the message shows its log's end.
 
     Attributes: `step` ('bentoml build', 'bentoml containerize' or 'docker build'),
@@ -63,54 +82,19 @@ class BuildError(RuntimeError):
         )
 
 
-class ContainerStartError(RuntimeError):
-    """A container did not become ready; the message shows the end of `docker logs`."""
+class ContainerStartError(ServerStartError):
+    """A container did not become ready; the message shows the end of `docker logs`.
+
+    Attributes: `image`, `reason`, `log_tail`.
+    """
 
     def __init__(self, image: str, reason: str, log_tail: str) -> None:
         self.image = image
-        self.reason = reason
-        self.log_tail = log_tail
-        shown = "\n".join("    " + line for line in log_tail.splitlines()) or "    (no output)"
-        super().__init__(
-            f"The container of {image} did not start: {reason}.\n"
-            f"Last lines of `docker logs`:\n{shown}\n"
+        advice = (
             "Fix the error the log shows (often the service itself: serve it with "
             "mlkit.serving.serve_in_background first), rebuild the image and run it again."
         )
-
-
-def _docker(*args: str, timeout: float = 60.0) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        ["docker", *args], capture_output=True, text=True, timeout=timeout, check=False
-    )
-
-
-def docker_problem(timeout: float = 15.0) -> str | None:
-    """Why no Docker engine can be used here, or None when one answers `docker info`."""
-    if shutil.which("docker") is None:
-        return "the `docker` command is not installed"
-    try:
-        result = _docker("info", "--format", "{{.ServerVersion}}", timeout=timeout)
-    except subprocess.TimeoutExpired:
-        return f"`docker info` did not answer within {timeout:.0f} s"
-    if result.returncode != 0 or not result.stdout.strip():
-        said = (result.stderr.strip().splitlines() or ["no output"])[-1]
-        return f"no Docker engine answers `docker info` ({said})"
-    return None
-
-
-def docker_available() -> bool:
-    """True when a Docker engine answers (not just when the client is installed)."""
-    return docker_problem() is None
-
-
-def _require_docker() -> None:
-    problem = docker_problem()
-    if problem is not None:
-        raise DockerUnavailableError(
-            f"{problem}. Start a Docker engine (Docker Desktop, or `sudo dockerd`; in this "
-            "kit `.ci/start-dockerd.sh`) and try again."
-        )
+        super().__init__(f"The container of {image}", reason, log_tail, "`docker logs`", advice)
 
 
 @dataclass(frozen=True)
@@ -245,7 +229,7 @@ def containerize(
         raise TypeError(
             f"bento: got {type(bento).__name__}, expected the BuiltBento that build_bento returns."
         )
-    _require_docker()
+    require_docker()
     tag = (image_tag or bento.tag).lower()
     command = [sys.executable, "-m", "bentoml", "containerize", bento.tag, "--backend", "docker"]
     command += ["--image-tag", tag, "--opt", "network=host", "--opt", "force-rm"]
@@ -272,7 +256,7 @@ def build_image(
             f"context_dir: no Dockerfile in '{folder}'. Expected the folder that holds the "
             "Dockerfile and every file it copies."
         )
-    _require_docker()
+    require_docker()
     tag = tag.lower()
     args = [arg for k, v in (build_args or {}).items() for arg in ("--build-arg", f"{k}={v}")]
     command = ["docker", "build", "--network", "host", "--force-rm", "--tag", tag, *args]
@@ -346,7 +330,7 @@ def delete_bento(bento: BuiltBento) -> None:
     subprocess.run(command, env=bentoml_env(), capture_output=True, check=False)
 
 
-class RunningContainer:
+class RunningContainer(Stoppable):
     """A bento container started by `run_container`; stop it with `.stop()` or `with`."""
 
     def __init__(self, name: str, image: str, port: int) -> None:
@@ -354,7 +338,7 @@ class RunningContainer:
         self.image = image
         self.port = port
         self.cold_start_seconds: float | None = None
-        atexit.register(self.stop)
+        self._stop_at_exit()
 
     @property
     def url(self) -> str:
@@ -380,22 +364,24 @@ class RunningContainer:
         result = _docker("logs", "--tail", str(n), self.name)
         return (result.stdout + result.stderr).strip()
 
+    def serves_its_port(self) -> bool:
+        """False when a process outside this container holds its port (a lost port race)."""
+        found = _docker("inspect", "--format", "{{.State.Pid}}", self.name).stdout.strip()
+        listeners = listener_pids(self.port)
+        if not found.isdigit() or None in listeners or not listeners:
+            return True
+        try:
+            init = psutil.Process(int(found))
+            ours = {init.pid, *(child.pid for child in init.children(recursive=True))}
+        except psutil.Error:
+            return True
+        return bool(listeners & ours)
+
     def stop(self, grace: int = 10) -> None:
         """Stop the container (SIGTERM, SIGKILL after `grace` s) and remove it."""
-        atexit.unregister(self.stop)
+        self._forget_at_exit()
         _docker("stop", "--time", str(grace), self.name, timeout=grace + 30)
         _docker("rm", "--force", self.name)
-
-    def __enter__(self) -> RunningContainer:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
 
     def __repr__(self) -> str:
         return f"<RunningContainer {self.name} of {self.image} at {self.url}>"
@@ -411,18 +397,43 @@ def run_container(
     """Run a bento image with `--network host`, serving on 127.0.0.1:`port`, until ready.
 
     `cold_start_seconds` on the result is the time from `docker run` to the first
-    2xx from `/readyz`. Raises `ContainerStartError` with the end of `docker logs`
-    when the container exits or is not ready within `timeout` s. Introduced in module 03.
+    2xx from `/readyz`. When `port` is None and another program takes the free port
+    first, the container starts again on another one. Raises `ContainerStartError` with
+    the end of `docker logs` when the container exits or is not ready within `timeout` s.
+    Introduced in module 03.
     """
-    _require_docker()
+    require_docker()
     if port is not None and is_listening(port):
         raise ValueError(f"port: {port} is already in use on {LOCALHOST}; pass port=None.")
-    port = port if port is not None else free_port()
+    for attempt in range(1, _START_ATTEMPTS + 1):
+        container = _start_container(image, port if port is not None else free_port(), env)
+        started = time.monotonic()
+        ready = wait_for_http(f"{container.url}/readyz", timeout, alive=container.is_running)
+        owned = container.serves_its_port()
+        if ready and owned:
+            container.cold_start_seconds = time.monotonic() - started
+            return container
+        running = container.is_running()
+        logs = container.logs(25)
+        container.stop(grace=2)
+        if port is None and (not owned or "address already in use" in logs.lower()):
+            if attempt < _START_ATTEMPTS:
+                continue
+        if ready:
+            reason = f"another program answers on port {container.port}"
+        elif running:
+            reason = f"/readyz did not answer within {timeout:.0f} s"
+        else:
+            reason = "it exited"
+        raise ContainerStartError(image, reason, logs)
+    raise AssertionError("unreachable")  # the last attempt returns or raises
+
+
+def _start_container(image: str, port: int, env: dict[str, str] | None) -> RunningContainer:
     name = f"mlkit-{re.sub(r'[^a-zA-Z0-9_.-]', '-', image)}-{port}"
     settings = {"BENTOML_HOST": LOCALHOST, "BENTOML_PORT": str(port)}
     settings.update(BENTOML_DO_NOT_TRACK="True", **(env or {}))
     flags = [arg for key, value in settings.items() for arg in ("--env", f"{key}={value}")]
-    started = time.monotonic()
     # --pull never: a missing image is an error here, never a download from a registry.
     result = _docker(
         "run", "--detach", "--pull", "never", "--name", name, "--network", "host", *flags, image
@@ -430,65 +441,7 @@ def run_container(
     if result.returncode != 0:
         _docker("rm", "--force", name)
         raise ContainerStartError(image, "`docker run` failed", result.stderr.strip())
-    container = RunningContainer(name, image, port)
-    ready = wait_for_http(f"{container.url}/readyz", timeout, alive=container.is_running)
-    if ready:
-        container.cold_start_seconds = time.monotonic() - started
-        return container
-    running = container.is_running()
-    logs = container.logs(25)
-    container.stop(grace=2)
-    reason = f"/readyz did not answer within {timeout:.0f} s" if running else "it exited"
-    raise ContainerStartError(image, reason, logs)
-
-
-@dataclass(frozen=True)
-class ContainerReport:
-    """What `containerize_service` built, and what it skipped (and why)."""
-
-    bento: BuiltBento
-    image: ContainerImage | None
-    skipped: str | None
-
-    def __str__(self) -> str:
-        lines = [f"Bento {self.bento.tag}; its Dockerfile: {self.bento.dockerfile}"]
-        if self.image is not None:
-            lines.append(
-                f"Image {self.image.tag}: {self.image.size_mb:.0f} MB "
-                f"({self.image.size_bytes} bytes), built in {self.image.build_seconds:.1f} s"
-            )
-        if self.skipped is not None:
-            lines.append(f"Skipped: {self.skipped}")
-        return "\n".join(lines)
-
-
-def containerize_service(
-    service_dir: str | os.PathLike[str],
-    service: str | None = None,
-    *,
-    packages: list[str] | None = None,
-    base_image: str | None = None,
-) -> ContainerReport:
-    """Build the bento and, when a Docker engine answers, its image; print what was done.
-
-    Without an engine the report names the Dockerfile and says which steps were
-    skipped, so a notebook runs on to the end. Introduced in module 03.
-    """
-    bento = build_bento(service_dir, service, packages=packages, base_image=base_image)
-    problem = docker_problem()
-    if problem is None:
-        report = ContainerReport(bento, containerize(bento), skipped=None)
-    else:
-        report = ContainerReport(
-            bento,
-            None,
-            skipped=(
-                f"`bentoml containerize` (docker build) and `docker run`: {problem}. "
-                "Read the Dockerfile above to see what the image would hold."
-            ),
-        )
-    print(report)
-    return report
+    return RunningContainer(name, image, port)
 
 
 @dataclass(frozen=True)

@@ -28,15 +28,17 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import (
 )
 from cryptography.x509.oid import NameOID
 
+from mlkit.errors import MlkitError
+
 HMAC_METHOD = "hmac-sha256"
 ED25519_METHOD = "ed25519"
 
 
-class DecryptionError(ValueError):
+class DecryptionError(MlkitError, ValueError):
     """A file could not be decrypted: the key is wrong or the file was changed."""
 
 
-class TamperedArtifactError(ValueError):
+class TamperedArtifactError(MlkitError, ValueError):
     """A file's bytes do not match its signature; do not load it."""
 
     def __init__(self, path: Path, expected: str, actual: str):

@@ -21,7 +21,8 @@ Agreement with scipy: statistics and p-values equal `scipy.stats.ks_2samp` (two-
 asymptotic above that (`scipy.stats.kstwo` with n = round(n1 n2 / (n1 + n2))); the
 `method`/`ks_method` argument picks one regime for every size. Exact p-values come from
 scipy's own exact routine (`scipy.stats._stats_py._attempt_exact_2kssamp`: scipy has no
-public function for the exact two-sample distribution), evaluated once per feature.
+public function for the exact two-sample distribution; the scipy pin and a test keep it
+honest), evaluated once per feature.
 
 Why it is fast: each numeric column is sorted once, and the sorted arrays give the KS
 statistic, the Wasserstein distance and the bin counts by merging the two sorted samples
@@ -187,6 +188,10 @@ def _ks_pvalues(d: np.ndarray, n1: int, n2: int, ks_method: str) -> tuple[np.nda
     d = np.asarray(d, dtype=float).copy()
     p = np.full(d.shape, np.nan)
     if _ks_regime(n1, n2, ks_method) == "exact":
+        # scipy has no public function for the exact two-sample KS distribution, and
+        # ks_2samp would recompute the statistic from the samples. The pinned scipy
+        # (pyproject.toml) is the one this private routine is checked against:
+        # tests/unit/test_private_apis.py fails when the pin and the routine part ways.
         from scipy.stats._stats_py import _attempt_exact_2kssamp
 
         g = math.gcd(n1, n2)

@@ -19,14 +19,14 @@ from mlkit.data import CATEGORICAL_FEATURES, NUMERIC_FEATURES
 
 
 def export_onnx(model: Pipeline, path: str | os.PathLike[str]) -> Path:
-    """Convert a fitted churn pipeline (`mlkit.models`) to ONNX and write it to `path`.
+    """Convert a fitted churn pipeline (`mlkit.churn_model`) to ONNX and write it to `path`.
 
     Introduced in module 01; used by module 03's edge image.
     """
     if not isinstance(model, Pipeline):
         raise TypeError(
-            f"model: got {type(model).__name__}, expected the fitted scikit-learn Pipeline "
-            "of mlkit.models (make_churn_pipeline().fit(...) or train_reference_model().model)."
+            f"model: got {type(model).__name__}, expected the fitted scikit-learn Pipeline of "
+            "mlkit.churn_model (make_churn_pipeline().fit(...) or train_reference_model().model)."
         )
     check_is_fitted(model)
     inputs = [(name, FloatTensorType([None, 1])) for name in NUMERIC_FEATURES]

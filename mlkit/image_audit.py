@@ -20,7 +20,9 @@ from pathlib import Path, PurePosixPath
 from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import canonicalize_name
 
-from mlkit.containers import BuiltBento, DockerUnavailableError, docker_problem
+from mlkit._runtime.docker import docker_problem
+from mlkit.containers import BuiltBento
+from mlkit.errors import DockerUnavailableError
 
 IMAGE_BENTO_PATH = "/home/bentoml/bento"
 UNWANTED_PATTERNS: dict[str, tuple[str, ...]] = {

@@ -22,6 +22,8 @@ from typing import Any
 import kubernetes_validate
 import yaml
 
+from mlkit.errors import MlkitError
+
 KUBERNETES_VERSION = kubernetes_validate.latest_version()
 _DNS_LABEL = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?")
 _QUANTITY = re.compile(
@@ -40,7 +42,7 @@ _SUFFIX = {
 }
 
 
-class ManifestError(ValueError):
+class ManifestError(MlkitError, ValueError):
     """Manifests that Kubernetes would reject, or that would not work together.
 
     Attributes: `problems`, one line per problem, each naming the object and the field.

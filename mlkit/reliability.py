@@ -25,6 +25,8 @@ from typing import Any, TypeVar
 
 import httpx
 
+from mlkit.errors import MlkitError
+
 T = TypeVar("T")
 RETRYABLE_STATUS = frozenset({429, 500, 502, 503, 504})
 
@@ -51,7 +53,7 @@ def backoff_delay(
     return rng() * ceiling
 
 
-class RetriesExhausted(RuntimeError):
+class RetriesExhausted(MlkitError, RuntimeError):
     """Every attempt failed with a retryable error. Attributes: `attempts`, `last_error`,
     `delays` (the seconds waited between attempts)."""
 
@@ -106,7 +108,7 @@ def retry_with_backoff(
     raise AssertionError("unreachable")  # the loop returns or raises
 
 
-class CircuitOpenError(RuntimeError):
+class CircuitOpenError(MlkitError, RuntimeError):
     """The circuit breaker is open: the call was not made. Attribute: `retry_in_s`."""
 
     def __init__(self, name: str, retry_in_s: float) -> None:

@@ -13,10 +13,11 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-ACTIONS = ("promote", "hold", "rollback")
+from mlkit.errors import MlkitError
 
 
-class CanaryFinishedError(RuntimeError):
+
+class CanaryFinishedError(MlkitError, RuntimeError):
     """The canary was already promoted to all traffic or rolled back; start a new controller."""
 
 

@@ -29,6 +29,10 @@ from typing import Any
 
 from packaging.utils import canonicalize_name
 from packaging.version import Version
+# pip-audit has no public Python API (its modules are private by name); the lesson needs
+# it as a library to plug in the offline advisory snapshot as a vulnerability service.
+# pyproject.toml pins pip-audit, and tests/unit/test_private_apis.py checks that these
+# names and signatures are still there, so an upgrade fails a test, not a lesson.
 from pip_audit._audit import Auditor
 from pip_audit._dependency_source import DependencySourceError, RequirementSource
 from pip_audit._service import (
@@ -38,13 +42,14 @@ from pip_audit._service import (
     VulnerabilityService,
 )
 
+from mlkit.errors import MlkitError
 from mlkit.image_audit import IMAGE_BENTO_PATH, image_folder_tar
 
 SEVERITIES = ("LOW", "MEDIUM", "HIGH")
 ADVISORY_SNAPSHOT = "advisories.json"
 
 
-class ScanningError(RuntimeError):
+class ScanningError(MlkitError, RuntimeError):
     """A scanner could not run: a tool is missing or its input is unusable."""
 
 

@@ -3,8 +3,10 @@
 BentoML imports a service from a file, so a service written in a notebook cell
 cannot be served: lessons write it with `%%writefile service.py` and start it here.
 `serve_in_background` runs `bentoml serve` in its own process group on a free port,
-waits for `/readyz`, keeps the server's log in a file, and stops everything it
-started when the `with` block ends (or at interpreter exit). Each server gets a BentoML
+waits for `/readyz`, checks that its own process is the one listening on that port
+(another program that took the port first means a new port and a new start), keeps the
+server's log in a file, and stops everything it started when the `with` block ends (or
+at interpreter exit). Each server gets a BentoML
 home of its own that links to the shared model store, so that servers running at the
 same time keep separate `/metrics`.
 `serve_app_in_background` does the same for a plain FastAPI app run by uvicorn.
@@ -12,31 +14,40 @@ same time keep separate `/metrics`.
 
 from __future__ import annotations
 
-import atexit
 import os
 import re
-import signal
-import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
-from types import TracebackType
-from typing import IO, TYPE_CHECKING
+from typing import TYPE_CHECKING
 
-import psutil
-
-from mlkit.ports import LOCALHOST, free_port, http_ok, is_listening, wait_for_http
+from mlkit._runtime.logs import tail_lines
+from mlkit._runtime.net import LOCALHOST, free_port, http_ok, is_listening, owns_port, wait_for_http
+from mlkit._runtime.process import LoggedProcess
+from mlkit.errors import ServerStartError
 from mlkit.settings import bentoml_home, scratch_dir
 
 if TYPE_CHECKING:
     import bentoml
 
+__all__ = [
+    "RunningService",
+    "ServiceStartError",
+    "bentoml_env",
+    "is_listening",
+    "serve_app_in_background",
+    "serve_in_background",
+]
+
 # Written by the service worker when the service class fails to initialise; the
 # BentoML supervisor stays up and retries, so the exit code alone cannot tell.
 STARTUP_FAILED_MARKER = "Application startup failed"
 _SERVICE_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
-_COLOUR_CODE = re.compile(r"\x1b\[[0-9;]*m")
+# What a server logs when another program holds its port: start again on another one.
+_PORT_TAKEN = re.compile(r"address already in use|\[Errno 98\]", re.IGNORECASE)
+_START_ATTEMPTS = 3
 
 
 def bentoml_env(extra: dict[str, str] | None = None) -> dict[str, str]:
@@ -52,15 +63,7 @@ def bentoml_env(extra: dict[str, str] | None = None) -> dict[str, str]:
     return env
 
 
-def tail_lines(path: Path, n: int = 20) -> str:
-    """The last n lines of a log file without terminal colour codes ('' if it is missing)."""
-    if not path.exists():
-        return ""
-    lines = _COLOUR_CODE.sub("", path.read_text(errors="replace")).splitlines()
-    return "\n".join(lines[-n:])
-
-
-class ServiceStartError(RuntimeError):
+class ServiceStartError(ServerStartError):
     """A BentoML service did not become ready; the message shows the end of its log.
 
     Attributes: `service_file`, `reason` (one line), `log_path`, `log_tail`.
@@ -70,10 +73,6 @@ class ServiceStartError(RuntimeError):
         self, service_file: Path, reason: str, log_path: Path, log_tail: str, *, timed_out: bool
     ) -> None:
         self.service_file = service_file
-        self.reason = reason
-        self.log_path = log_path
-        self.log_tail = log_tail
-        shown = "\n".join("    " + line for line in log_tail.splitlines()) or "    (log is empty)"
         if timed_out:
             advice = (
                 "If the log shows it still loading, pass a larger `timeout=`; if it shows "
@@ -84,30 +83,26 @@ class ServiceStartError(RuntimeError):
                 f"Fix the error shown in the log (running `python {service_file.name}` in "
                 "its folder shows import errors directly), then start the service again."
             )
-        super().__init__(
-            f"The service in {service_file} did not start: {reason}.\n"
-            f"Last lines of its log ({log_path}):\n{shown}\n{advice}"
-        )
+        super().__init__(f"The service in {service_file}", reason, log_tail, log_path, advice)
 
 
-class RunningService:
-    """A `bentoml serve` process started by `serve_in_background`; stop it with `.stop()`
-    or use it as a context manager."""
+class RunningService(LoggedProcess):
+    """A server started by `serve_in_background` (or `serve_app_in_background`); stop it
+    with `.stop()` or use it as a context manager. `.process` is its `subprocess.Popen`."""
 
     def __init__(
         self,
-        process: subprocess.Popen[bytes],
-        port: int,
+        command: list[str],
         log_path: Path,
-        log_file: IO[bytes],
+        *,
+        port: int,
+        cwd: Path,
+        env: dict[str, str],
         tls_cert: Path | None = None,
     ) -> None:
-        self.process = process
         self.port = port
         self.tls_cert = tls_cert
-        self.log_path = log_path
-        self._log_file = log_file
-        atexit.register(self.stop)
+        super().__init__(command, log_path, cwd=cwd, env=env)
 
     @property
     def url(self) -> str:
@@ -123,61 +118,15 @@ class RunningService:
     def _cafile(self) -> str | None:
         return None if self.tls_cert is None else str(self.tls_cert)
 
-    def log_tail(self, n: int = 20) -> str:
-        """The last n lines of the server's log."""
-        return tail_lines(self.log_path, n)
-
     def client(self) -> bentoml.SyncHTTPClient:
         """A BentoML HTTP client for this service (close it, or use it in `with`)."""
         import bentoml
 
         return bentoml.SyncHTTPClient(self.url)
 
-    def stop(self, grace: float = 10.0) -> None:
-        """Stop the server and its workers; SIGKILL whatever is left after `grace` seconds.
-
-        The supervisor runs in its own process group and each worker in its own
-        session, so both the group and every descendant are signalled.
-        """
-        atexit.unregister(self.stop)
-        try:
-            parent = psutil.Process(self.process.pid)
-            procs = [parent, *parent.children(recursive=True)]
-        except psutil.NoSuchProcess:
-            procs = []
-        _signal_group(self.process.pid, signal.SIGTERM)
-        _, alive = psutil.wait_procs(procs, timeout=grace)
-        _signal_group(self.process.pid, signal.SIGKILL)
-        for proc in alive:
-            try:
-                proc.kill()
-            except psutil.NoSuchProcess:
-                pass
-        psutil.wait_procs(alive, timeout=5)
-        self.process.wait(timeout=5)
-        self._log_file.close()
-
-    def __enter__(self) -> RunningService:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
-
     def __repr__(self) -> str:
-        state = "running" if self.process.poll() is None else "stopped"
+        state = "running" if self.is_running() else "stopped"
         return f"<RunningService {self.url} ({state}), log: {self.log_path}>"
-
-
-def _signal_group(pid: int, sig: signal.Signals) -> None:
-    try:
-        os.killpg(pid, sig)
-    except (ProcessLookupError, PermissionError):
-        pass
 
 
 def _check_arguments(
@@ -231,18 +180,25 @@ def serve_in_background(
     _check_arguments(path, service, port, timeout)
     if not (isinstance(wait_for, str) and wait_for.startswith("/")):
         raise ValueError(f"wait_for: got {wait_for!r}, expected a path such as '/readyz'.")
-    port = port if port is not None else free_port()
-    target = path.name if service is None else f"{path.name}:{service}"
-    command = [sys.executable, "-m", "bentoml", "serve", target, "--host", LOCALHOST]
-    command += ["--port", str(port), "--working-dir", str(path.parent)]
-    log_folder = _log_folder(log_dir)
-    server_env = bentoml_env(env)
-    home = Path(tempfile.mkdtemp(prefix=f"{path.stem}-{port}-home-", dir=log_folder))
-    server_env["BENTOML_HOME"] = str(_private_home(Path(server_env["BENTOML_HOME"]), home))
     cert = None if tls_cert is None else Path(tls_cert).resolve()
     if cert is not None and not cert.is_file():
         raise FileNotFoundError(f"tls_cert: no certificate file at '{cert}'.")
-    return _start_and_wait(command, path, port, timeout, server_env, log_folder, wait_for, cert)
+    target = path.name if service is None else f"{path.name}:{service}"
+    log_folder = _log_folder(log_dir)
+    server_env = bentoml_env(env)
+
+    def start(chosen: int) -> RunningService:
+        command = [sys.executable, "-m", "bentoml", "serve", target, "--host", LOCALHOST]
+        command += ["--port", str(chosen), "--working-dir", str(path.parent)]
+        home = Path(tempfile.mkdtemp(prefix=f"{path.stem}-{chosen}-home-", dir=log_folder))
+        own_env = dict(server_env)
+        own_env["BENTOML_HOME"] = str(_private_home(Path(server_env["BENTOML_HOME"]), home))
+        log_path = log_folder / f"{path.stem}-{chosen}.log"
+        return RunningService(
+            command, log_path, port=chosen, cwd=path.parent, env=own_env, tls_cert=cert
+        )
+
+    return _start_and_wait(start, path, port, timeout, wait_for)
 
 
 def _private_home(shared: Path, home: Path) -> Path:
@@ -285,54 +241,61 @@ def serve_app_in_background(
             f"app: got {app!r}, expected the name of the application object in "
             f"{path.name} (a Python identifier such as 'app')."
         )
-    port = port if port is not None else free_port()
-    command = [sys.executable, "-m", "uvicorn", f"{path.stem}:{app}", "--app-dir", str(path.parent)]
-    command += ["--host", LOCALHOST, "--port", str(port), "--no-access-log"]
-    return _start_and_wait(
-        command, path, port, timeout, bentoml_env(env), _log_folder(log_dir), "/readyz"
-    )
+    log_folder = _log_folder(log_dir)
+    server_env = bentoml_env(env)
+
+    def start(chosen: int) -> RunningService:
+        command = [sys.executable, "-m", "uvicorn", f"{path.stem}:{app}"]
+        command += ["--app-dir", str(path.parent), "--host", LOCALHOST, "--port", str(chosen)]
+        command += ["--no-access-log"]
+        log_path = log_folder / f"{path.stem}-{chosen}.log"
+        return RunningService(command, log_path, port=chosen, cwd=path.parent, env=server_env)
+
+    return _start_and_wait(start, path, port, timeout, "/readyz")
 
 
 def _start_and_wait(
-    command: list[str],
+    start: Callable[[int], RunningService],
     path: Path,
-    port: int,
+    port: int | None,
     timeout: float,
-    env: dict[str, str],
-    log_folder: Path,
     wait_for: str,
-    tls_cert: Path | None = None,
 ) -> RunningService:
-    """Run `command` in its own session with its output in a log file; wait for `wait_for`."""
-    log_path = log_folder / f"{path.stem}-{port}.log"
-    log_file = log_path.open("wb")
-    process = subprocess.Popen(
-        command,
-        cwd=path.parent,
-        env=env,
-        stdin=subprocess.DEVNULL,
-        stdout=log_file,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
-    running = RunningService(process, port, log_path, log_file, tls_cert)
+    """Start a server on `port` (default: a free one) and wait until `wait_for` answers.
 
-    def alive() -> bool:
-        return process.poll() is None and STARTUP_FAILED_MARKER not in running.log_tail(200)
+    The server is ready only when its own process family listens on the port; when
+    another program took a free port first, the server starts again on another one.
+    """
+    for attempt in range(1, _START_ATTEMPTS + 1):
+        running = start(port if port is not None else free_port())
 
-    started = time.monotonic()
-    ready_url = f"{running.url}{wait_for}"
-    if wait_for_http(ready_url, timeout=timeout, interval=0.2, alive=alive, cafile=running._cafile):
-        return running
-    code = process.poll()
-    timed_out = False
-    if code is not None:
-        reason = f"the server exited with code {code}"
-    elif STARTUP_FAILED_MARKER in running.log_tail(200):
-        reason = "the service raised an error while starting"
-    else:
-        timed_out = True
-        reason = f"{wait_for} did not answer within {time.monotonic() - started:.0f} s"
-    running.stop(grace=2.0)  # nothing to shut down gracefully in a server that never started
-    log_tail = tail_lines(log_path, 25)
-    raise ServiceStartError(path, reason, log_path, log_tail, timed_out=timed_out)
+        def alive(running: RunningService = running) -> bool:
+            return running.is_running() and STARTUP_FAILED_MARKER not in running.log_tail(200)
+
+        started = time.monotonic()
+        ready_url = f"{running.url}{wait_for}"
+        ready = wait_for_http(
+            ready_url, timeout=timeout, interval=0.2, alive=alive, cafile=running._cafile
+        )
+        owned = owns_port(running.family_pids(), running.port)
+        if ready and owned:
+            return running
+        port_taken = not owned or bool(_PORT_TAKEN.search(running.log_tail(200)))
+        if port is None and port_taken and attempt < _START_ATTEMPTS:
+            running.stop(grace=2.0)
+            continue
+        code = running.returncode
+        timed_out = False
+        if ready:
+            reason = f"another program answers on port {running.port}"
+        elif code is not None:
+            reason = f"the server exited with code {code}"
+        elif STARTUP_FAILED_MARKER in running.log_tail(200):
+            reason = "the service raised an error while starting"
+        else:
+            timed_out = True
+            reason = f"{wait_for} did not answer within {time.monotonic() - started:.0f} s"
+        running.stop(grace=2.0)  # nothing to shut down gracefully in a server that never started
+        log_tail = tail_lines(running.log_path, 25)
+        raise ServiceStartError(path, reason, running.log_path, log_tail, timed_out=timed_out)
+    raise AssertionError("unreachable")  # the last attempt returns or raises

@@ -6,9 +6,11 @@ the grader turns the execution ones into a status and a message per submission.
 
 from __future__ import annotations
 
+from mlkit.errors import MlkitError
 
-class GradingError(Exception):
-    """Base class of every mlkit grading error."""
+
+class GradingError(MlkitError):
+    """Base class of every mlkit grading error (an `mlkit.errors.MlkitError`)."""
 
 
 class AuthoringError(GradingError):

@@ -19,8 +19,8 @@ from urllib.parse import urlsplit
 import nbformat
 import psutil
 import pytest
+from support.jupyterlab import RunningLab, start_jupyterlab
 
-from mlkit.lab import RunningLab, start_jupyterlab
 from mlkit.settings import repo_root
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.timeout(300)]

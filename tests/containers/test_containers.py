@@ -24,12 +24,13 @@ from mlkit.containers import (
     BuildError,
     build_bento,
     containerize,
-    containerize_service,
+    docker_problem,
     image_size,
     remove_image,
     run_container,
 )
-from mlkit.ports import is_listening
+from mlkit.errors import DockerUnavailableError
+from mlkit.serving import is_listening
 
 SERVICE = """
 from pathlib import Path
@@ -150,18 +151,15 @@ def test_failed_image_build_raises_with_log_tail(built, iris_service, tmp_path):
     assert "mlkit-no-such-package" in caught.value.log_path.read_text()
 
 
-def test_without_engine_bento_is_built_and_skipped_steps_named(
-    iris_service, monkeypatch, capsys, tmp_path
+def test_without_engine_the_bento_still_builds_and_the_problem_is_named(
+    iris_service, monkeypatch, tmp_path
 ):
     folder, _ = iris_service
     monkeypatch.setenv("DOCKER_HOST", f"unix://{tmp_path}/no-engine.sock")
 
-    report = containerize_service(folder, "service.py:Iris", packages=PACKAGES)
+    bento = build_bento(folder, "service.py:Iris", packages=PACKAGES)
 
-    assert report.image is None
-    assert report.bento.dockerfile.is_file()
-    assert report.bento.dockerfile.read_text().count("FROM ") >= 1
-    assert "`bentoml containerize`" in report.skipped and "`docker run`" in report.skipped
-    assert "no Docker engine answers" in report.skipped
-    printed = capsys.readouterr().out
-    assert str(report.bento.dockerfile) in printed and "Skipped:" in printed
+    assert bento.dockerfile.read_text().count("FROM ") >= 1
+    assert "no Docker engine answers" in (docker_problem() or "")
+    with pytest.raises(DockerUnavailableError, match="Start a Docker engine"):
+        containerize(bento)

@@ -5,7 +5,7 @@ hidden tests read the files and the model store it left behind through its kerne
 from __future__ import annotations
 
 import pytest
-from lab_scores import grade_solution_blank_half_right
+from support.lab_scores import grade_solution_blank_half_right
 
 pytestmark = [pytest.mark.notebooks, pytest.mark.slow]
 

@@ -7,7 +7,7 @@ the grader's own Docker engine, run the container and ask it for predictions."""
 from __future__ import annotations
 
 import pytest
-from lab_scores import grade_solution_blank_half_right
+from support.lab_scores import grade_solution_blank_half_right
 
 pytestmark = [pytest.mark.notebooks, pytest.mark.slow, pytest.mark.docker]
 

@@ -5,7 +5,7 @@ tests serve a fresh copy of its service and run its locustfile against it with L
 from __future__ import annotations
 
 import pytest
-from lab_scores import grade_solution_blank_half_right
+from support.lab_scores import grade_solution_blank_half_right
 
 pytestmark = [pytest.mark.notebooks, pytest.mark.slow]
 

@@ -6,7 +6,7 @@ server, and start its tuned service and load it with Locust next to the baseline
 from __future__ import annotations
 
 import pytest
-from lab_scores import grade_solution_blank_half_right
+from support.lab_scores import grade_solution_blank_half_right
 
 pytestmark = [pytest.mark.notebooks, pytest.mark.slow]
 

@@ -6,7 +6,7 @@ mlkit.monitoring and a reference bootstrap."""
 from __future__ import annotations
 
 import pytest
-from lab_scores import grade_solution_blank_half_right
+from support.lab_scores import grade_solution_blank_half_right
 
 pytestmark = [pytest.mark.notebooks, pytest.mark.slow]
 

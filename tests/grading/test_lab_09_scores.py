@@ -8,7 +8,7 @@ submission's build configuration fails the safety check, so only one image is bu
 from __future__ import annotations
 
 import pytest
-from lab_scores import grade_solution_blank_half_right
+from support.lab_scores import grade_solution_blank_half_right
 
 pytestmark = [pytest.mark.notebooks, pytest.mark.slow, pytest.mark.docker]
 

@@ -7,12 +7,12 @@ import pytest
 import sklearn
 import skops.io
 
-from mlkit import bundle, data, models
+from mlkit import bundle, churn_model, data
 
 
 @pytest.fixture(scope="module")
 def trained():
-    return models.train_reference_model(seed=0, n_rows=400)
+    return churn_model.train_reference_model(seed=0, n_rows=400)
 
 
 @pytest.fixture

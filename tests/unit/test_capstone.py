@@ -1,4 +1,4 @@
-"""mlkit.capstone: the project folder module 09's grader rebuilds, and its reference service."""
+"""lessons.capstone: the project folder module 09's grader rebuilds, and its reference service."""
 
 from __future__ import annotations
 
@@ -9,8 +9,9 @@ import numpy as np
 import pytest
 from sklearn.metrics import mean_absolute_error
 
-from mlkit import bundle, capstone, data
-from mlkit.service_calls import call_service
+from mlkit import bundle, data
+from mlkit.lessons import capstone
+from mlkit.lessons.service_calls import call_service
 from mlkit.settings import repo_root
 
 SOLUTION = repo_root() / "solutions" / "09_capstone.ipynb"

@@ -1,4 +1,4 @@
-"""mlkit.churn_project: the lab's project folder and the build configurations it accepts."""
+"""mlkit.lessons.churn_project: the lab's project folder and the build configurations it accepts."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import pytest
 import skops.io
 import yaml
 
-from mlkit import churn_project
+from mlkit.lessons import churn_project
 from mlkit.settings import repo_root
 
 GOOD = {

@@ -13,6 +13,7 @@ import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from mlkit._runtime.net import http_ok
 from mlkit.crypto import (
     CertPair,
     DecryptionError,
@@ -24,7 +25,6 @@ from mlkit.crypto import (
     sign_file,
     verify_file,
 )
-from mlkit.ports import http_ok
 
 SECRET = "a-shared-secret-of-32-characters"
 

@@ -8,12 +8,12 @@ import pytest
 from sklearn.exceptions import NotFittedError
 from sklearn.linear_model import LogisticRegression
 
-from mlkit import data, models
+from mlkit import churn_model, data
 from mlkit.edge import export_onnx
 
 
 def test_exported_model_matches_scikit_learn(tmp_path):
-    trained = models.train_reference_model(seed=3, n_rows=600)
+    trained = churn_model.train_reference_model(seed=3, n_rows=600)
     path = export_onnx(trained.model, tmp_path / "model.onnx")
 
     session = ort.InferenceSession(path, providers=["CPUExecutionProvider"])
@@ -31,5 +31,5 @@ def test_only_a_fitted_pipeline_is_accepted(tmp_path):
     with pytest.raises(TypeError, match="model: got LogisticRegression"):
         export_onnx(LogisticRegression(), tmp_path / "model.onnx")
     with pytest.raises(NotFittedError):
-        export_onnx(models.make_churn_pipeline(), tmp_path / "model.onnx")
+        export_onnx(churn_model.make_churn_pipeline(), tmp_path / "model.onnx")
     assert not (tmp_path / "model.onnx").exists()

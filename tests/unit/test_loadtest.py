@@ -9,7 +9,7 @@ import psutil
 import pytest
 
 from mlkit import loadtest
-from mlkit.flaky_server import FlakyServer
+from mlkit.lessons.flaky_server import FlakyServer
 from mlkit.loadtest import (
     SLO,
     LoadTestError,
@@ -17,6 +17,7 @@ from mlkit.loadtest import (
     find_capacity,
     local_host,
     run_locust,
+    runner,
     step_summary,
 )
 
@@ -171,7 +172,7 @@ def test_a_locust_that_outlives_its_budget_is_killed(tmp_path, monkeypatch):
             """
         )
     )
-    monkeypatch.setattr(loadtest, "_STARTUP_BUDGET_S", 2.0)
+    monkeypatch.setattr(runner, "_STARTUP_BUDGET_S", 2.0)
     prefix = tmp_path / "run"
     with pytest.raises(LoadTestError, match="still running") as caught:
         run_locust(stuck, "http://127.0.0.1:9", 1, run_time=1, stop_timeout=0, csv_prefix=prefix)

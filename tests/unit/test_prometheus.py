@@ -5,7 +5,7 @@ import math
 import pytest
 from prometheus_client import CollectorRegistry, Counter, Histogram, start_http_server
 
-from mlkit.ports import free_port
+from mlkit._runtime.net import free_port
 from mlkit.prometheus import histogram_quantile, parse_metrics, scrape
 
 PAGE = """\

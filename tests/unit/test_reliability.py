@@ -1,12 +1,11 @@
-"""mlkit.reliability and mlkit.flaky_server: retries, circuit breaking, caching, failing servers."""
+"""mlkit.reliability and lessons.flaky_server: retries, circuit breaking, caching, flaky servers."""
 
 from __future__ import annotations
 
 import httpx
 import pytest
 
-from mlkit.flaky_server import FlakyServer
-from mlkit.ports import is_listening
+from mlkit.lessons.flaky_server import FlakyServer
 from mlkit.reliability import (
     CircuitBreaker,
     CircuitOpenError,
@@ -17,6 +16,7 @@ from mlkit.reliability import (
     is_retryable,
     retry_with_backoff,
 )
+from mlkit.serving import is_listening
 
 
 def status_error(code: int) -> httpx.HTTPStatusError:

@@ -1,4 +1,4 @@
-"""mlkit.security_lab: the probes of lab 08 tell an unsafe answer from a safe one."""
+"""mlkit.lessons.security_lab: the probes of lab 08 tell an unsafe answer from a safe one."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import joblib
 import pytest
 from sklearn.dummy import DummyClassifier
 
-from mlkit import security_lab
+from mlkit.lessons import security_lab
 
 
 def test_write_vulnerable_tool_needs_an_existing_folder(tmp_path):

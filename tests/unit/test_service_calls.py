@@ -1,4 +1,4 @@
-"""mlkit.service_calls.call_service: scripted requests to a fresh copy of a real BentoML service."""
+"""lessons.service_calls.call_service: scripted requests to a fresh copy of a real service."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import textwrap
 
 import pytest
 
-from mlkit.service_calls import call_service
+from mlkit.lessons.service_calls import call_service
 from mlkit.serving import ServiceStartError, serve_in_background
 from mlkit.settings import scratch_dir
 

@@ -14,7 +14,7 @@ import pytest
 from sklearn.datasets import load_iris
 from sklearn.linear_model import LogisticRegression
 
-from mlkit.ports import free_port, is_listening
+from mlkit._runtime.net import free_port, is_listening
 from mlkit.serving import ServiceStartError, serve_in_background
 
 IRIS_SERVICE = """

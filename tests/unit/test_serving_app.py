@@ -8,7 +8,7 @@ import urllib.request
 
 import pytest
 
-from mlkit.ports import free_port, is_listening
+from mlkit._runtime.net import free_port, is_listening
 from mlkit.serving import ServiceStartError, serve_app_in_background
 
 APP = """

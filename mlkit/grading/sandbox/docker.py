@@ -46,7 +46,7 @@ def remove_containers(run: str) -> None:
 
 def check_docker() -> None:
     """Raise SandboxUnavailableError unless an engine answers and the image exists."""
-    from mlkit.containers import docker_problem
+    from mlkit._runtime.docker import docker_problem
 
     problem = docker_problem()
     if problem is not None:

@@ -1,12 +1,12 @@
-"""mlkit.lab: JupyterLab starts on 127.0.0.1 with a token, isolated, and stops completely."""
+"""support.jupyterlab: JupyterLab starts on 127.0.0.1 with a token, isolated, and stops fully."""
 
 import json
 import socket
 
 import pytest
+from support.jupyterlab import JupyterLabStartError, start_jupyterlab
 
-from mlkit.lab import JupyterLabStartError, start_jupyterlab
-from mlkit.ports import LOCALHOST, http_ok, is_listening
+from mlkit._runtime.net import LOCALHOST, http_ok, is_listening
 
 
 def test_serves_with_a_token_only_and_stops(tmp_path):

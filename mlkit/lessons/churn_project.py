@@ -26,7 +26,7 @@ import httpx
 import skops.io
 import yaml
 
-from mlkit import containers, image_audit, models
+from mlkit import churn_model, containers, image_audit
 
 SERVICE = "service.py:Churn"
 RUNTIME_PACKAGES = ("scikit-learn", "skops", "pandas", "numpy", "scipy", "pydantic")
@@ -83,17 +83,17 @@ _PYTHON_KEYS = {"packages", "lock_packages"}
 
 def write_project(
     folder: str | os.PathLike[str], *, seed: int = 42, n_rows: int = 2_000
-) -> models.TrainedModel:
+) -> churn_model.TrainedModel:
     """Write the project folder (service, model and clutter) into an empty `folder`.
 
-    The model is `mlkit.models.train_reference_model(seed, n_rows)`, returned so that a
+    The model is `mlkit.churn_model.train_reference_model(seed, n_rows)`, returned so that a
     caller can compare what a server answers with what the model says. Introduced in
     module 03's lab.
     """
     folder = Path(folder)
     if folder.exists() and any(folder.iterdir()):
         raise FileExistsError(f"folder: '{folder}' is not empty; expected a new or empty folder.")
-    trained = models.train_reference_model(seed=seed, n_rows=n_rows)
+    trained = churn_model.train_reference_model(seed=seed, n_rows=n_rows)
     for name, text in {**CLUTTER, "service.py": SERVICE_SOURCE}.items():
         (folder / name).parent.mkdir(parents=True, exist_ok=True)
         (folder / name).write_text(text)

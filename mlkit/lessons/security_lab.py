@@ -35,7 +35,8 @@ from typing import Any
 
 import httpx
 
-from mlkit import data, schemas
+from mlkit import contract, data
+from mlkit.errors import MlkitError
 from mlkit.serving import ServiceStartError, serve_in_background
 from mlkit.settings import scratch_dir
 
@@ -109,7 +110,7 @@ def write_vulnerable_tool(folder: str | os.PathLike[str]) -> Path:
 # --- attacks on a served service -------------------------------------------------------
 
 
-class TargetStartError(RuntimeError):
+class TargetStartError(MlkitError, RuntimeError):
     """The service to attack did not start, so no attack was sent.
 
     Attributes: `reason` (one line) and `log_end`, the last lines of the server's log,
@@ -197,7 +198,7 @@ def malformed_fields(client: httpx.Client, key: str, customers: list[dict]) -> d
     """Fields out of range, misspelt, missing, extra or of the wrong type; a broken body."""
     good = customers[0]
     bodies: dict[str, Any] = {
-        case.name: {"customer": case.payload} for case in schemas.bad_customers(good)
+        case.name: {"customer": case.payload} for case in contract.bad_customers(good)
     }
     bodies["age as a numeric string"] = {"customer": {**good, "age": str(good["age"])}}
     bodies["support_calls as true"] = {"customer": {**good, "support_calls": True}}
@@ -494,7 +495,7 @@ def probe_report_tool(
         )
     folder = Path(tempfile.mkdtemp(prefix="tool-", dir=scratch_dir("services")))
     try:
-        program = "import json, sys; from mlkit.security_lab import _run_tool_checks; "
+        program = "import json, sys; from mlkit.lessons.security_lab import _run_tool_checks; "
         program += "print(json.dumps(_run_tool_checks(sys.argv[1], sys.argv[2])))"
         done = subprocess.run(
             [sys.executable, "-c", program, str(path), str(folder)],

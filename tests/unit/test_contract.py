@@ -1,4 +1,4 @@
-"""mlkit.schemas: the customer contract accepts the course data and refuses each bad input."""
+"""mlkit.contract: the customer contract accepts the course data and refuses each bad input."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import sys
 import pytest
 from pydantic import TypeAdapter, ValidationError
 
-from mlkit import data, schemas
+from mlkit import contract, data
 from mlkit.settings import repo_root
 
 ROWS = data.make_dataset(n_rows=3_000, seed=7)[data.FEATURES].to_dict(orient="records")
@@ -18,44 +18,44 @@ CUSTOMER = ROWS[0]
 
 def test_every_generated_customer_is_valid():
     for row in ROWS:
-        schemas.Customer.model_validate_json(json.dumps(row))
+        contract.Customer.model_validate_json(json.dumps(row))
 
 
 def test_categories_and_ranges_come_from_the_data_module():
-    properties = schemas.Customer.model_json_schema()["properties"]
+    properties = contract.Customer.model_json_schema()["properties"]
     for name, allowed in data.CATEGORIES.items():
         assert properties[name]["enum"] == allowed
-    assert list(schemas.NUMERIC_RANGES) == data.NUMERIC_FEATURES
-    for name, (low, high) in schemas.NUMERIC_RANGES.items():
+    assert list(contract.NUMERIC_RANGES) == data.NUMERIC_FEATURES
+    for name, (low, high) in contract.NUMERIC_RANGES.items():
         assert (properties[name]["minimum"], properties[name]["maximum"]) == (low, high)
         values = [row[name] for row in ROWS]
         assert low <= min(values) and max(values) <= high
 
 
-@pytest.mark.parametrize("case", schemas.bad_customers(CUSTOMER), ids=lambda case: case.name)
-def test_each_bad_customer_is_refused_naming_its_field(case: schemas.BadInput):
+@pytest.mark.parametrize("case", contract.bad_customers(CUSTOMER), ids=lambda case: case.name)
+def test_each_bad_customer_is_refused_naming_its_field(case: contract.BadInput):
     with pytest.raises(ValidationError) as caught:
-        schemas.Customer.model_validate_json(json.dumps(case.payload))
+        contract.Customer.model_validate_json(json.dumps(case.payload))
     assert [error["loc"] for error in caught.value.errors()] == [(case.field,)]
 
 
 def test_bad_customers_cover_every_field():
-    fields = {case.field for case in schemas.bad_customers(CUSTOMER)}
+    fields = {case.field for case in contract.bad_customers(CUSTOMER)}
     assert set(data.FEATURES) <= fields
 
 
 def test_bad_customers_refuses_an_invalid_start():
     with pytest.raises(ValueError, match="customer must be a dict with exactly the keys"):
-        schemas.bad_customers({"age": 40})
+        contract.bad_customers({"age": 40})
     with pytest.raises(ValidationError):
-        schemas.bad_customers({**CUSTOMER, "plan": "gold"})
+        contract.bad_customers({**CUSTOMER, "plan": "gold"})
 
 
 @pytest.mark.parametrize(
-    ("size", "valid"), [(0, False), (1, True), (schemas.MAX_BATCH_SIZE, True), (101, False)]
+    ("size", "valid"), [(0, False), (1, True), (contract.MAX_BATCH_SIZE, True), (101, False)]
 )
 def test_batch_size_limits(size: int, valid: bool):
-    adapter = TypeAdapter(schemas.CustomerBatch)
+    adapter = TypeAdapter(contract.CustomerBatch)
     batch = [CUSTOMER] * size
     if valid:
         assert len(adapter.validate_python(batch)) == size
@@ -81,5 +81,5 @@ def test_course_service_teaches_the_same_schema(tmp_path, monkeypatch):
     monkeypatch.setitem(sys.modules, "course_service", module)
     spec.loader.exec_module(module)
 
-    assert module.Customer.model_json_schema() == schemas.Customer.model_json_schema()
-    assert module.MAX_BATCH_SIZE == schemas.MAX_BATCH_SIZE
+    assert module.Customer.model_json_schema() == contract.Customer.model_json_schema()
+    assert module.MAX_BATCH_SIZE == contract.MAX_BATCH_SIZE

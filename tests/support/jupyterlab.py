@@ -27,7 +27,7 @@ from urllib.parse import quote
 
 import psutil
 
-from mlkit.ports import LOCALHOST, free_port, wait_for_http
+from mlkit._runtime.net import LOCALHOST, free_port, wait_for_http
 from mlkit.settings import scratch_dir
 
 # JupyterLab 4.6 asks in a toast whether to fetch news; these user settings answer "never".

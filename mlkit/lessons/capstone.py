@@ -26,7 +26,8 @@ from sklearn.linear_model import LinearRegression
 from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import OneHotEncoder
 
-from mlkit import bundle, churn_project, containers, data, image_audit
+from mlkit import bundle, containers, data, image_audit
+from mlkit.lessons import churn_project
 
 SERVICE = "service.py:DeliveryTime"
 API_KEY_ENV = "DELIVERY_API_KEY"

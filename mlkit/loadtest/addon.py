@@ -25,7 +25,7 @@ import locust.stats
 from locust import LoadTestShape, events
 from locust.env import Environment
 
-from mlkit.loadtest import (
+from mlkit.loadtest.scenario import (
     ERRORS_ENV,
     MAX_REQUESTS_ENV,
     STARTED_ENV,

@@ -11,7 +11,6 @@ of the churn service would (raising `httpx.HTTPStatusError` for an error status)
 
 from __future__ import annotations
 
-import atexit
 import json
 import random
 import threading
@@ -19,19 +18,19 @@ import time
 from collections import deque
 from collections.abc import Iterable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from types import TracebackType
 from typing import Any
 
 import httpx
 
-from mlkit.ports import LOCALHOST
+from mlkit._runtime.net import LOCALHOST
+from mlkit._runtime.process import Stoppable
 
 
 def _bad_status(status: object) -> bool:
     return isinstance(status, bool) or not isinstance(status, int) or not 200 <= status <= 599
 
 
-class FlakyServer:
+class FlakyServer(Stoppable):
     """A local HTTP server that answers with scripted or random failures; see the module doc."""
 
     def __init__(
@@ -68,7 +67,7 @@ class FlakyServer:
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
         self._thread.start()
         self._client = httpx.Client(base_url=self.url, timeout=10.0)
-        atexit.register(self.stop)
+        self._stop_at_exit()
 
     @property
     def url(self) -> str:
@@ -131,22 +130,11 @@ class FlakyServer:
 
     def stop(self) -> None:
         """Stop serving and close the port (safe to call twice)."""
-        atexit.unregister(self.stop)
+        self._forget_at_exit()
         self._client.close()
         self._server.shutdown()
         self._server.server_close()
         self._thread.join(timeout=5)
-
-    def __enter__(self) -> FlakyServer:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
 
     def __repr__(self) -> str:
         return f"<FlakyServer {self.url}, {self.requests} requests answered>"

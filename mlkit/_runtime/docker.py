@@ -1,0 +1,44 @@
+"""The `docker` command line, and whether a Docker engine answers.
+
+Every Docker use in the kit goes through `docker()`: containers, image audits, the
+grading sandbox. Serving containers run with `--network host` on 127.0.0.1, grading
+sandboxes with `--network none`; the engine runs with `--bridge=none --iptables=false`.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+
+from mlkit.errors import DockerUnavailableError
+
+
+def docker(*args: str, timeout: float = 60.0) -> subprocess.CompletedProcess[str]:
+    """Run `docker ARGS...` and capture its output as text (no error on a non-zero exit)."""
+    return subprocess.run(
+        ["docker", *args], capture_output=True, text=True, timeout=timeout, check=False
+    )
+
+
+def docker_problem(timeout: float = 15.0) -> str | None:
+    """Why no Docker engine can be used here, or None when one answers `docker info`."""
+    if shutil.which("docker") is None:
+        return "the `docker` command is not installed"
+    try:
+        result = docker("info", "--format", "{{.ServerVersion}}", timeout=timeout)
+    except subprocess.TimeoutExpired:
+        return f"`docker info` did not answer within {timeout:.0f} s"
+    if result.returncode != 0 or not result.stdout.strip():
+        said = (result.stderr.strip().splitlines() or ["no output"])[-1]
+        return f"no Docker engine answers `docker info` ({said})"
+    return None
+
+
+def require_docker() -> None:
+    """Raise `DockerUnavailableError`, saying how to start an engine, unless one answers."""
+    problem = docker_problem()
+    if problem is not None:
+        raise DockerUnavailableError(
+            f"{problem}. Start a Docker engine (Docker Desktop, or `sudo dockerd`; in this "
+            "kit `.ci/start-dockerd.sh`) and try again."
+        )
