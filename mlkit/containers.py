@@ -27,7 +27,7 @@ from mlkit._runtime.docker import docker_problem, require_docker
 from mlkit._runtime.logs import tail_lines
 from mlkit._runtime.net import LOCALHOST, free_port, is_listening, listener_pids, wait_for_http
 from mlkit._runtime.process import Stoppable
-from mlkit.errors import DockerUnavailableError, MlkitError, ServerStartError
+from mlkit.errors import DockerUnavailableError, LoggedError, ServerStartError
 from mlkit.serving import bentoml_env
 from mlkit.settings import bentoml_home, scratch_dir
 
@@ -63,7 +63,7 @@ _MEMORY_UNITS.update(kB=10**3, KB=10**3, MB=10**6, GB=10**9, TB=10**12)
 _START_ATTEMPTS = 3
 
 
-class BuildError(MlkitError, RuntimeError):
+class BuildError(LoggedError):
     """An image or bento build failed; the message shows its log's end.
 
     Attributes: `step` ('bentoml build', 'bentoml containerize' or 'docker build'),
@@ -72,14 +72,11 @@ class BuildError(MlkitError, RuntimeError):
 
     def __init__(self, step: str, detail: str, log_path: Path, log_tail: str) -> None:
         self.step = step
-        self.log_path = log_path
-        self.log_tail = log_tail
-        shown = "\n".join("    " + line for line in log_tail.splitlines()) or "    (log is empty)"
-        super().__init__(
-            f"{step} failed: {detail}.\nLast lines of its log ({log_path}):\n{shown}\n"
+        advice = (
             "Fix the problem the log names (a missing package, a wrong service name, an "
             "unreachable package index or base image), then run the step again."
         )
+        super().__init__(f"{step} failed: {detail}", log_tail, log_path, advice)
 
 
 class ContainerStartError(ServerStartError):

@@ -16,8 +16,9 @@ for tests and fuzzing (module 08).
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, cast
 
 import annotated_types
 from pydantic import BaseModel, ConfigDict, Field
@@ -38,9 +39,11 @@ class Customer(BaseModel):
     monthly_spend: float = Field(ge=0, le=2_000, description="Average monthly bill.")
     support_calls: int = Field(ge=0, le=100, description="Calls to support, last 6 months.")
     last_login_days: int = Field(ge=0, le=3_650, description="Days since the last login.")
-    plan: Literal[tuple(CATEGORIES["plan"])]
-    region: Literal[tuple(CATEGORIES["region"])]
-    device: Literal[tuple(CATEGORIES["device"])]
+    # The choices come from mlkit.data.CATEGORIES, the one place they are written; a type
+    # checker cannot read a Literal built at import time, pydantic can.
+    plan: Literal[tuple(CATEGORIES["plan"])]  # type: ignore[valid-type]
+    region: Literal[tuple(CATEGORIES["region"])]  # type: ignore[valid-type]
+    device: Literal[tuple(CATEGORIES["device"])]  # type: ignore[valid-type]
 
 
 CustomerBatch = Annotated[list[Customer], Field(min_length=1, max_length=MAX_BATCH_SIZE)]
@@ -50,7 +53,7 @@ def _bounds(name: str) -> tuple[float, float]:
     metadata = Customer.model_fields[name].metadata
     low = next(m.ge for m in metadata if isinstance(m, annotated_types.Ge))
     high = next(m.le for m in metadata if isinstance(m, annotated_types.Le))
-    return low, high
+    return cast(float, low), cast(float, high)
 
 
 # The allowed range of each number, read from the Field(ge=..., le=...) above.
@@ -98,3 +101,28 @@ def bad_customers(customer: dict[str, Any]) -> list[BadInput]:
     cases.append(BadInput("tenure_months missing", missing, "tenure_months"))
     cases.append(BadInput("extra field 'tenure'", {**customer, "tenure": 12}, "tenure"))
     return cases
+
+
+def customer_source() -> str:
+    """`Customer` as standalone Python source that needs only pydantic (and `Literal`,
+    `BaseModel`, `ConfigDict`, `Field` imported), for service files that are built into
+    an image without mlkit (module 03's project, `mlkit.lessons.churn_project`)."""
+    lines = [
+        "class Customer(BaseModel):",
+        f'    """{Customer.__doc__}"""',
+        "",
+        '    model_config = ConfigDict(extra="forbid")',
+        "",
+    ]
+    for name, info in Customer.model_fields.items():
+        if name in NUMERIC_RANGES:
+            low, high = (f"{bound:_}" for bound in NUMERIC_RANGES[name])
+            kind = getattr(info.annotation, "__name__", "float")
+            description = json.dumps(info.description)
+            lines.append(
+                f"    {name}: {kind} = Field(ge={low}, le={high}, description={description})"
+            )
+        else:
+            choices = ", ".join(json.dumps(choice) for choice in CATEGORIES[name])
+            lines.append(f"    {name}: Literal[{choices}]")
+    return "\n".join(lines) + "\n"

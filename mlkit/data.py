@@ -300,7 +300,7 @@ RUSH_HOURS = (12, 13, 18, 19, 20)
 DELIVERY_NOISE_MINUTES = 3.0
 _OPENING_HOURS = np.arange(10, 23)
 _HOUR_WEIGHTS = np.array([2, 4, 6, 6, 3, 2, 2, 3, 6, 7, 6, 4, 2], dtype=float)
-_DELIVERY_UPPER = {"hour": 23, "weekday": 6, "n_items": 40}
+_DELIVERY_UPPER: dict[str, float] = {"hour": 23, "weekday": 6, "n_items": 40}
 
 
 def expected_delivery_minutes(df: pd.DataFrame) -> np.ndarray:

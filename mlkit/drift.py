@@ -41,6 +41,7 @@ import math
 import warnings
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -78,7 +79,7 @@ class DriftTestResult:
 # --------------------------------------------------------------------------- checks
 
 
-def _as_sample(name: str, values: object, *, numeric: bool) -> np.ndarray | pd.Series:
+def _as_sample(name: str, values: Any, *, numeric: bool) -> np.ndarray | pd.Series:
     if isinstance(values, pd.DataFrame):
         raise TypeError(f"{name} must be one column (1-D), got a DataFrame; pass df['column'].")
     if not isinstance(values, pd.Series) and np.ndim(values) != 1:
@@ -539,23 +540,13 @@ def _numeric_rows(
         )
         for name in names
     ]
-    d, p = _ks_pvalues([s.ks_d for s in summaries], ref.n_rows, len(current), ks_method)
+    d, p = _ks_pvalues(np.array([s.ks_d for s in summaries]), ref.n_rows, len(current), ks_method)
     ref_counts = _padded([s.ref_counts for s in summaries])
     cur_counts = _padded([s.cur_counts for s in summaries])
     psis = _psi_from_counts(ref_counts, cur_counts, PSI_EPS)
     jsd = jensenshannon(ref_counts, cur_counts, axis=1, base=2)
-    return {
-        name: dict(
-            kind="numeric",
-            test="ks",
-            statistic=d[i],
-            p_value=p[i],
-            psi=psis[i],
-            js_distance=jsd[i],
-            wasserstein=summaries[i].wasserstein,
-        )  # fmt: skip
-        for i, name in enumerate(names)
-    }
+    wasserstein = np.array([s.wasserstein for s in summaries])
+    return _rows(names, "numeric", "ks", d, p, psis, jsd, wasserstein)
 
 
 def _categorical_rows(ref: DriftReference, current: pd.DataFrame) -> dict[str, dict[str, object]]:
@@ -572,16 +563,22 @@ def _categorical_rows(ref: DriftReference, current: pd.DataFrame) -> dict[str, d
     statistic, pvalue, _ = _chi2_tables(padded)
     psis = _psi_from_counts(padded[:, 0], padded[:, 1], PSI_EPS)
     jsd = jensenshannon(padded[:, 0], padded[:, 1], axis=1, base=2)
+    wasserstein = np.full(len(names), np.nan)
+    return _rows(names, "categorical", "chi2", statistic, pvalue, psis, jsd, wasserstein)
+
+
+def _rows(
+    names: list[str], kind: str, test: str, *columns: np.ndarray
+) -> dict[str, dict[str, object]]:
+    """One report row per feature: its kind and test, then statistic, p-value, PSI, JS
+    distance and Wasserstein distance from `columns`, in that order."""
+    keys = ("statistic", "p_value", "psi", "js_distance", "wasserstein")
     return {
-        name: dict(
-            kind="categorical",
-            test="chi2",
-            statistic=statistic[i],
-            p_value=pvalue[i],
-            psi=psis[i],
-            js_distance=jsd[i],
-            wasserstein=np.nan,
-        )  # fmt: skip
+        name: {
+            "kind": kind,
+            "test": test,
+            **{k: col[i] for k, col in zip(keys, columns, strict=True)},
+        }
         for i, name in enumerate(names)
     }
 

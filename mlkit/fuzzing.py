@@ -23,6 +23,7 @@ import schemathesis
 from hypothesis import HealthCheck, Phase, given, settings
 from schemathesis.checks import not_a_server_error
 from schemathesis.core.failures import Failure, FailureGroup
+from schemathesis.core.result import Ok
 from schemathesis.specs.openapi.checks import (
     content_type_conformance,
     response_schema_conformance,
@@ -131,6 +132,11 @@ def fuzz_openapi(
     deadline = started + max_seconds
     call = _Caller(report, deadline, headers, verify)
     for result in schema.get_all_operations():
+        if not isinstance(result, Ok):
+            raise ValueError(
+                f"the OpenAPI schema of {base} describes an operation that cannot be called: "
+                f"{result.err()}; fix the service's schema, then fuzz it again."
+            )
         operation = result.ok()
         for mode in MODES:
             if time.monotonic() > deadline:
@@ -169,7 +175,10 @@ class _Caller:
             case.validate_response(response, checks=list(CHECKS), headers=self.headers)
         except (Failure, FailureGroup) as err:
             reproducer = case.as_curl_command(headers=self.headers)
-            for failure in getattr(err, "exceptions", (err,)):
+            failures: tuple[Failure, ...] = (
+                tuple(err.exceptions) if isinstance(err, FailureGroup) else (err,)
+            )
+            for failure in failures:
                 self.report.add_failure(
                     FuzzFailure(label, failure.title, response.status_code, reproducer)
                 )

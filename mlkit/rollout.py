@@ -16,7 +16,6 @@ import numpy as np
 from mlkit.errors import MlkitError
 
 
-
 class CanaryFinishedError(MlkitError, RuntimeError):
     """The canary was already promoted to all traffic or rolled back; start a new controller."""
 

@@ -29,6 +29,7 @@ from typing import Any
 
 from packaging.utils import canonicalize_name
 from packaging.version import Version
+
 # pip-audit has no public Python API (its modules are private by name); the lesson needs
 # it as a library to plug in the offline advisory snapshot as a vulnerability service.
 # pyproject.toml pins pip-audit, and tests/unit/test_private_apis.py checks that these

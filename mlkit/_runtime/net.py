@@ -97,7 +97,7 @@ def http_ok(url: str, timeout: float = 2.0, cafile: str | None = None) -> bool:
     try:
         # The kit polls only its own servers on 127.0.0.1, over http or https.
         with urllib.request.urlopen(url, timeout=timeout, context=context) as resp:  # noqa: S310
-            return 200 <= resp.status < 300
+            return bool(200 <= resp.status < 300)
     except (urllib.error.URLError, OSError, ValueError):
         return False
 

@@ -108,12 +108,12 @@ class GradingSession:
         finally:
             self._disarm()
             self._shutdown()
-        assert self.executed is not None
+        assert self.executed is not None  # noqa: S101 (types only: set by the run above)
         return remove_error_markers(self.executed)
 
     def judge(self, kc: Any) -> None:
         """Run the hidden tests against the kernel, under their own watchdog."""
-        assert self.km is not None
+        assert self.km is not None  # noqa: S101 (types only: judge runs after the kernel starts)
         budget = self.limits.test_timeout * max(1, len(self.registry.all())) + INTERRUPT_GRACE
         self._arm(budget, "the hidden tests ran out of time")
         probe = KernelProbe(
@@ -281,7 +281,7 @@ class GradingEngine(NBClientEngine):
         **kwargs: Any,
     ) -> nbformat.NotebookNode:
         """Execute nb_man's notebook in session's kernel (papermill calls this)."""
-        assert session is not None, "the mlkit-grading engine needs session="
+        assert session is not None, "the mlkit-grading engine needs session="  # noqa: S101
         client = GradingNotebookClient(
             nb_man,
             session,

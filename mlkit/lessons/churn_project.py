@@ -26,11 +26,12 @@ import httpx
 import skops.io
 import yaml
 
-from mlkit import churn_model, containers, image_audit
+from mlkit import churn_model, containers, contract, image_audit
 
 SERVICE = "service.py:Churn"
 RUNTIME_PACKAGES = ("scikit-learn", "skops", "pandas", "numpy", "scipy", "pydantic")
-SERVICE_SOURCE = '''\
+SERVICE_SOURCE = (
+    """\
 from pathlib import Path
 from typing import Annotated, Literal
 
@@ -40,21 +41,9 @@ import skops.io
 from pydantic import BaseModel, ConfigDict, Field
 
 
-class Customer(BaseModel):
-    """One customer, as the churn model needs it."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    age: int = Field(ge=18, le=120, description="Age in years.")
-    income: float = Field(ge=0, le=1_000_000, description="Yearly income.")
-    tenure_months: int = Field(ge=0, le=600, description="Months as a customer.")
-    monthly_spend: float = Field(ge=0, le=2_000, description="Average monthly bill.")
-    support_calls: int = Field(ge=0, le=100, description="Calls to support, last 6 months.")
-    last_login_days: int = Field(ge=0, le=3_650, description="Days since the last login.")
-    plan: Literal["basic", "standard", "premium"]
-    region: Literal["north", "south", "east", "west"]
-    device: Literal["mobile", "desktop", "tablet"]
-
+"""
+    + contract.customer_source()
+    + """
 
 @bentoml.service(workers=1, traffic={"timeout": 10})
 class Churn:
@@ -67,7 +56,8 @@ class Churn:
     ) -> list[float]:
         rows = pd.DataFrame([customer.model_dump() for customer in customers])
         return self.model.predict_proba(rows)[:, 1].round(6).tolist()
-'''
+"""
+)
 CLUTTER = {
     "notebooks/exploration.ipynb": json.dumps(
         {"cells": [], "metadata": {}, "nbformat": 4, "nbformat_minor": 5}

@@ -58,7 +58,7 @@ class FlakyServer(Stoppable):
         self.delay_s = float(delay_s)
         self.log: list[tuple[float, int]] = []  # (seconds since start, status answered)
         self._script = deque(statuses)
-        self._rng = random.Random(seed)
+        self._rng = random.Random(seed)  # noqa: S311 (a repeatable failure pattern, no secret)
         self._down_until = 0.0
         self._lock = threading.Lock()
         self._started = time.monotonic()

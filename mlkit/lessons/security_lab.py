@@ -348,6 +348,7 @@ def _outcome(call: Callable[[], Any], rows: Any) -> dict[str, Any]:
             "message": str(err)[:MAX_TEXT],
             "predictions": None,
         }
+    predictions: list[float] | str
     try:
         predictions = [float(p) for p in model.predict_proba(rows)[:, 1]]
     except Exception as err:  # a loaded object that cannot predict is reported, not raised
@@ -376,7 +377,11 @@ def probe_signed_loading(
     try:
         key = secrets.token_bytes(32)
         results = {}
-        cases = ("untouched", "one byte flipped", "replaced by a pickle that runs code")
+        cases: tuple[str, ...] = (
+            "untouched",
+            "one byte flipped",
+            "replaced by a pickle that runs code",
+        )
         cases += ("wrong key", "no signature file")
         for case in cases:
             case_dir = folder / case.replace(" ", "-")
@@ -430,10 +435,12 @@ def _run_tool_checks(tool_file: str, folder: str) -> dict[str, Any]:
 
     work = Path(folder)
     spec = importlib.util.spec_from_file_location("report_tool_under_test", tool_file)
+    if spec is None or spec.loader is None:
+        return {"import error": f"{tool_file} cannot be imported as a Python module"}
     module = importlib.util.module_from_spec(spec)
     try:
         spec.loader.exec_module(module)
-    except BaseException as err:  # noqa: BLE001 - a file that does not import is reported
+    except BaseException as err:
         return {"import error": f"{type(err).__name__}: {err}"[:MAX_TEXT]}
     log = work / "predictions.log"
     log.write_text("".join(f"prediction {i}\n" for i in range(7)))

@@ -63,7 +63,8 @@ def _stop_after_max_requests(environment: Environment, **_: object) -> None:
         count += 1
         if count == cap:
             logging.warning("mlkit: %d requests sent (max_requests), stopping the run", cap)
-            gevent.spawn(environment.runner.quit)
+            if environment.runner is not None:
+                gevent.spawn(environment.runner.quit)
 
     environment.events.request.add_listener(count_request)
 

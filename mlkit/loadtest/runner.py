@@ -24,7 +24,7 @@ import pandas as pd
 
 from mlkit._runtime.logs import tail_lines
 from mlkit._runtime.process import LoggedProcess
-from mlkit.errors import MlkitError
+from mlkit.errors import LoggedError
 from mlkit.loadtest.cpu import CpuSampler
 from mlkit.loadtest.report import LoadTestResult, read_history, stats_table
 from mlkit.loadtest.scenario import (
@@ -49,7 +49,7 @@ _STARTUP_BUDGET_S = 30.0
 _CPU_SAMPLE_S = 0.5
 
 
-class LoadTestError(MlkitError, RuntimeError):
+class LoadTestError(LoggedError):
     """Locust failed, or ran past its time budget and was killed.
 
     Attributes: `command`, `exit_code` (None when it was killed), `log_path`, `log_tail`.
@@ -60,15 +60,11 @@ class LoadTestError(MlkitError, RuntimeError):
     ) -> None:
         self.command = command
         self.exit_code = exit_code
-        self.log_path = log_path
-        self.log_tail = log_tail
-        shown = "\n".join("    " + line for line in log_tail.splitlines()) or "    (log is empty)"
-        super().__init__(
-            f"The load test did not complete: {reason}.\nLast lines of Locust's output "
-            f"({log_path}):\n{shown}\nFix the locustfile error shown above (running "
-            "`python locustfile.py` shows import errors directly), or give the run fewer "
-            "users or seconds, then run it again."
+        advice = (
+            "Fix the locustfile error shown above (running `python locustfile.py` shows import "
+            "errors directly), or give the run fewer users or seconds, then run it again."
         )
+        super().__init__(f"The load test did not complete: {reason}", log_tail, log_path, advice)
 
 
 def _check_locustfile(locustfile: str | os.PathLike[str]) -> Path:
@@ -232,7 +228,7 @@ def _check_load(
         raise ValueError(
             f"run_time: got {run_time!r}, expected whole seconds in 1..{MAX_RUN_SECONDS}."
         )
-    assert users is not None and run_time is not None  # checked just above
+    assert users is not None and run_time is not None  # noqa: S101 (types only: checked above)
     spawn_rate = users if spawn_rate is None else spawn_rate
     check_spawn_rate(spawn_rate)
     return run_time, spawn_rate

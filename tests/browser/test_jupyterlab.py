@@ -75,7 +75,7 @@ def _menu(page, menu: str, item: str) -> None:
 def _kernel_python(lab: RunningLab) -> str:
     """argv[0] of the server's python3 kernelspec ("python" means the server's own python)."""
     url = f"{lab.url}api/kernelspecs?token={lab.token}"
-    with urllib.request.urlopen(url, timeout=10) as resp:  # noqa: S310 (loopback only)
+    with urllib.request.urlopen(url, timeout=10) as resp:
         return json.load(resp)["kernelspecs"]["python3"]["spec"]["argv"][0]
 
 

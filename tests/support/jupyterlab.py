@@ -129,7 +129,7 @@ def _stop(lab: RunningLab, grace: float = 10.0) -> None:
     )
     if proc.poll() is None:
         with contextlib.suppress(urllib.error.URLError, OSError):
-            urllib.request.urlopen(request, timeout=5).close()  # noqa: S310 (loopback only)
+            urllib.request.urlopen(request, timeout=5).close()
     try:
         proc.wait(timeout=grace)
     except subprocess.TimeoutExpired:

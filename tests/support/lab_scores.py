@@ -1,15 +1,16 @@
 """What every lab's grader test does: grade the solution, the blank lab and a half-right copy.
 
 The half-right copy is the solution with a few answers broken by text replacements in their
-answer cells; each test then states the points every question must get. All three really
-run in the grading sandbox, two at a time.
+answer cells; each `LabCase` states the points every question must get and what the
+half-right copy's feedback must say. All three really run in the grading sandbox, two at a
+time (tests/grading/test_lab_scores.py).
 """
 
 from __future__ import annotations
 
 import json
 import shutil
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import nbformat
@@ -70,3 +71,39 @@ def grade_solution_blank_half_right(
         for learner, record in results["learners"].items()
     }
     return LabGrades(results, points)
+
+
+@dataclass(frozen=True)
+class LabCase:
+    """One lab's expected grades.
+
+    `half_right`: question -> (old, new) text replaced in the solution's answer cell;
+    `auto`: the full points of each automatically graded question; `by_hand`: questions
+    left to the instructor (no points from the grader); `half_right_points`: the points the
+    half-right copy gets where they differ from `auto`; `feedback`: question -> text the
+    half-right copy's feedback must contain.
+    """
+
+    assignment: str
+    half_right: dict[str, tuple[str, str]]
+    auto: dict[str, int]
+    by_hand: tuple[str, ...]
+    half_right_points: dict[str, int]
+    feedback: dict[str, str] = field(default_factory=dict)
+    needs_docker: bool = False
+
+
+def check_lab_grades(case: LabCase, tmp_path: Path) -> None:
+    """Grade the three submissions of `case` and assert every point and feedback text."""
+    graded = grade_solution_blank_half_right(case.assignment, tmp_path, case.half_right)
+    points, auto = graded.points, case.auto
+    for learner in points:
+        for question in case.by_hand:
+            assert points[learner][question] is None, f"{learner}: {question} is graded by hand"
+    assert {q: points["solution"][q] for q in auto} == auto
+    assert {q: points["blank"][q] for q in auto} == dict.fromkeys(auto, 0)
+    expected = {**auto, **case.half_right_points}
+    assert {q: points["half_right"][q] for q in auto} == expected
+    questions = graded.results["learners"]["half_right"]["questions"]
+    for question, text in case.feedback.items():
+        assert text in questions[question]["message"], (question, questions[question]["message"])

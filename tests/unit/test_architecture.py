@@ -69,8 +69,8 @@ RULES = {
     "the runtime imports only the runtime, errors and settings": lambda src, dst: (
         within(src, "mlkit._runtime") and not within(dst, *RUNTIME_MAY_IMPORT)
     ),
-    "errors and settings import nothing from mlkit": lambda src, dst: (
-        within(src, "mlkit.errors", "mlkit.settings")
+    "errors and settings import nothing from mlkit": lambda src, dst: within(
+        src, "mlkit.errors", "mlkit.settings"
     ),
 }
 

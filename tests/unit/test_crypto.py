@@ -45,7 +45,7 @@ def test_certificate_rejects_a_host_name(tmp_path):
 
 
 class OkHandler(http.server.BaseHTTPRequestHandler):
-    def do_GET(self) -> None:  # noqa: N802 (the name http.server calls)
+    def do_GET(self) -> None:
         self.send_response(200)
         self.send_header("Content-Length", "2")
         self.end_headers()

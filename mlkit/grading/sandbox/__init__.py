@@ -147,7 +147,7 @@ class Sandbox(ABC):
         threads = str(max(1, int(self.limits.cpus)))
         env = {
             "HOME": work,
-            "TMPDIR": "/tmp",
+            "TMPDIR": "/tmp",  # noqa: S108 (the sandbox's own private tmpfs)
             "PATH": f"{sys.prefix}/bin:/usr/local/bin:/usr/bin:/bin",
             "VIRTUAL_ENV": sys.prefix,
             "LANG": "C.UTF-8",

@@ -90,7 +90,7 @@ class DockerSandbox(Sandbox):
             "--ulimit", f"fsize={limits.disk_mb * 2**20}", "--ulimit", "core=0",
             "--read-only", "--cap-drop", "ALL", "--security-opt", "no-new-privileges",
             "--user", f"{self.uid}:{self.gid}",
-            "--tmpfs", f"/tmp:rw,nosuid,nodev,{size},mode=1777",
+            "--tmpfs", f"/tmp:rw,nosuid,nodev,{size},mode=1777",  # noqa: S108 (private tmpfs)
             "--tmpfs", f"{self.job.work}:rw,nosuid,nodev,{size},{owner},mode=700",
             "--volume", f"{self.job.path}:{self.job.path}:ro",
             "--volume", f"{self.job.ipc}:{self.job.ipc}:rw",

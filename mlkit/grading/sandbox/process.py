@@ -118,7 +118,7 @@ class ProcessSandbox(Sandbox):
     def kill(self) -> None:
         if not self.running():
             return
-        assert self.process is not None
+        assert self.process is not None  # noqa: S101 (types only: running() checked it)
         pid = self.process.pid
         for child in _children(pid):  # the namespace's pid 1: killing it ends the namespace
             _signal(child)

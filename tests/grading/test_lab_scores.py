@@ -1,0 +1,204 @@
+"""Every lab grades as designed: the solution full marks, the blank lab zero, and a half-right
+copy (the solution with a few answers broken) exactly the partial credit its case states.
+
+Each submission really runs in the grading sandbox, two at a time. What the hidden tests do:
+- 01 read the files and the model store the notebook left, through its kernel;
+- 02 serve the notebook's service.py in a fresh process and probe it over HTTP;
+- 03 build a bento and an image from the submission's build configuration with the grader's
+  own Docker engine (the sandbox has none, so the notebook says what it skipped), run the
+  container and ask it for predictions;
+- 04 serve a fresh copy of its service and run its locustfile against it with Locust;
+- 05 drive its retry function and circuit breaker against a flaky local server, start its
+  tuned service and load it with Locust next to the baseline;
+- 06, 07 call its functions with cases of their own and compare with mlkit.drift,
+  mlkit.experiments and mlkit.rollout;
+- 08 serve its service.py once and attack it over HTTP (no key, wrong keys, malformed and
+  hostile input, a burst), and probe its signed loading and its fixed report tool;
+- 09 rebuild its project (bundle, key-protected service, build configuration) and run the
+  container with the grader's Docker engine; the half-right build configuration fails the
+  safety check before any build, so only one image is built.
+"""
+
+from __future__ import annotations
+
+import pytest
+from support.lab_scores import LabCase, check_lab_grades
+
+pytestmark = [pytest.mark.notebooks, pytest.mark.slow]
+
+CASES = [
+    LabCase(
+        "01",
+        # The solution trusting one type too many, and a load_bundle that never checks the hash.
+        half_right={
+            "q1": (
+                'TRUSTED = ["sklearn.tree._tree.Tree"]',
+                'TRUSTED = ["sklearn.tree._tree.Tree", "builtins.exec"]',
+            ),
+            "q2": ("    if found != expected:\n", "    if False:\n"),
+        },
+        auto={"q1": 2, "q2": 4, "q3": 3, "q4": 3},
+        by_hand=("q5",),
+        # q1 loses "exactly the types needed"; q2 keeps the round trip and the manifest only.
+        half_right_points={"q1": 1, "q2": 2},
+        feedback={"q2": "raised UntrustedTypesFoundException, not TamperedBundleError"},
+    ),
+    LabCase(
+        "02",
+        # Without `extra="forbid"`, and with a readiness check that is always True.
+        half_right={
+            "q1": ('    model_config = ConfigDict(extra="forbid")\n', ""),
+            "q4": ('return not Path(__file__).with_name("draining").exists()', "return True"),
+        },
+        auto={"q1": 3, "q2": 2, "q3": 3, "q4": 2, "q5": 2},
+        by_hand=("q6",),
+        # q1 loses the extra-field point; q4 keeps only "draining ends and keeps serving".
+        half_right_points={"q1": 2, "q4": 1},
+        feedback={"q1": "extra field 'tenure': expected status 400, got 200"},
+    ),
+    LabCase(
+        "03",
+        # Without the allow-list (q1, and so q3's image ships the clutter), with comments not
+        # stripped (q2) and with a memory limit equal to the request (q4).
+        half_right={
+            "q1": ('    "include": ["service.py", "model.skops"],\n', ""),
+            "q2": ('text = line.split("#", 1)[0].strip()', "text = line.strip()"),
+            "q4": ('memory_limit=f"{2 * request_mib}Mi"', 'memory_limit=f"{request_mib}Mi"'),
+        },
+        auto={"q1": 3, "q2": 2, "q3": 2, "q4": 3},
+        by_hand=("q5",),
+        half_right_points={"q1": 2, "q2": 1, "q3": 1, "q4": 2},
+        feedback={"q3": "the image ships {'secret': ['src/.env']", "q4": "the limit should be"},
+        needs_docker=True,
+    ),
+    LabCase(
+        "04",
+        # Tasks weighted 1:1 instead of 4:1, and a capacity that ignores the first broken step.
+        half_right={
+            "q1": ("    @task(4)\n", "    @task(1)\n"),
+            "q3": (
+                "before_first_break = meets.cumprod().astype(bool)",
+                "before_first_break = meets",
+            ),
+        },
+        auto={"q1": 3, "q2": 2, "q3": 3, "q4": 2},
+        by_hand=("q5",),
+        # q1 loses the 4:1 point; q3 loses the "stop at the first broken step" point.
+        half_right_points={"q1": 2, "q3": 2},
+        feedback={"q1": "expected about 4 requests to /predict per page"},
+    ),
+    LabCase(
+        "05",
+        # Backoff without jitter, and a breaker whose successes do not reset its failure count.
+        half_right={
+            "q1": (
+                "return random.uniform(0, min(max_delay_s, base_delay_s * 2 ** (attempt - 1)))",
+                "return min(max_delay_s, base_delay_s * 2 ** (attempt - 1))",
+            ),
+            "q2": (
+                '        self.state = "closed"\n        self.failures = 0\n        return result',
+                '        self.state = "closed"\n        return result',
+            ),
+        },
+        auto={"q1": 3, "q2": 3, "q3": 2, "q4": 3, "q5": 2},
+        by_hand=("q6",),
+        # q1 loses the jitter point; q2 loses the "failures in a row" point.
+        half_right_points={"q1": 2, "q2": 2},
+        feedback={"q1": "expected random draws over"},
+    ),
+    LabCase(
+        "06",
+        # PSI without the eps floor, and a challenger promoted when the interval merely reaches 0.
+        half_right={
+            "q1": ("    r, c = np.clip(r, eps, None), np.clip(c, eps, None)\n", ""),
+            "q6": (
+                "return float(low), float(high), bool(low > 0)",
+                "return float(low), float(high), bool(high > 0)",
+            ),
+        },
+        auto={"q1": 3, "q2": 2, "q3": 2, "q4": 2, "q5": 2, "q6": 2},
+        by_hand=("q7",),
+        # q1 loses the empty-bin point; q6 keeps the interval, not the decisions.
+        half_right_points={"q1": 2, "q6": 1},
+        feedback={"q6": "an equally good challenger was promoted"},
+    ),
+    LabCase(
+        "07",
+        # A one-sided p-value, and a canary that waits for MIN_REQUESTS before counting errors.
+        half_right={
+            "q1": (
+                "p_value = 2 * (1 - NormalDist().cdf(abs(z)))",
+                "p_value = 1 - NormalDist().cdf(abs(z))",
+            ),
+            "q4": (
+                "    if errors > allowed:\n",
+                "    if errors > allowed and requests >= MIN_REQUESTS:\n",
+            ),
+        },
+        auto={"q1": 3, "q2": 2, "q3": 2, "q4": 3, "q5": 2},
+        by_hand=("q6",),
+        # q1 loses the two-sided p-value; q4 keeps holding and promoting, not the early rollback.
+        half_right_points={"q1": 2, "q4": 2},
+        feedback={"q4": "decide(0.05, 10, 1, 5.0): expected ('rollback', 0.0)"},
+    ),
+    LabCase(
+        "08",
+        # A key check that accepts a prefix of a key, a lax schema, and a loader that lets a
+        # missing signature file raise FileNotFoundError.
+        half_right={
+            "q1": (
+                "matches = [hmac.compare_digest(given, key) for key in self.keys]",
+                "matches = [bool(given) and key.startswith(given) for key in self.keys]",
+            ),
+            "q3": ('extra="forbid", strict=True, allow_inf_nan=False', 'extra="forbid"'),
+            "q4": ("    if not signature_path.is_file():\n", "    if False:\n"),
+        },
+        auto={"q1": 3, "q2": 3, "q3": 3, "q4": 4, "q5": 4},
+        by_hand=("q6",),
+        # q1 loses "near-miss keys"; q3 loses "hostile values"; q4 loses "missing signature".
+        half_right_points={"q1": 2, "q3": 2, "q4": 3},
+        feedback={
+            "q1": "'the key without its last character': 200",
+            "q3": "'age as a numeric string': 200",
+            "q4": "no signature file: expected ModelSignatureError, got FileNotFoundError",
+        },
+    ),
+    LabCase(
+        "09",
+        # A model of 3 boosting rounds (q1 misses the MAE target), libraries left unpinned (q3
+        # fails the safety check, before any build) and an alert rule without a hold (q5 pages
+        # on a one-window blip).
+        half_right={
+            "q1": (
+                "HistGradientBoostingRegressor(max_iter=100,",
+                "HistGradientBoostingRegressor(max_iter=3,",
+            ),
+            "q3": ('f"{name}=={version(name)}"', "name"),
+            "q5": ('"n_drifted", ">", 0, hold=1)', '"n_drifted", ">", 0, hold=0)'),
+        },
+        auto={"q1": 3, "q2": 4, "q3": 2, "q4": 3, "q5": 3},
+        by_hand=("q6", "q7"),
+        half_right_points={"q1": 2, "q3": 0, "q5": 2},
+        feedback={
+            "q3": "is not 'name==version'",
+            "q1": "the target is below 3.2",
+            "q5": "should not alert",
+        },
+        needs_docker=True,
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    "case",
+    [
+        pytest.param(
+            case, id=f"lab{case.assignment}", marks=[pytest.mark.docker] * case.needs_docker
+        )
+        for case in CASES
+    ],
+)
+def test_solution_full_marks_blank_lab_zero_half_right_partial(case, tmp_path, request):
+    if case.needs_docker:
+        request.getfixturevalue("docker_engine")
+    check_lab_grades(case, tmp_path)
