@@ -31,6 +31,7 @@ lab: setup
 lint: setup
 	$(BIN)/ruff check mlkit tests bench
 	$(BIN)/ruff format --check mlkit tests bench
+	$(BIN)/mypy
 
 test: setup lint
 	$(BIN)/mlkit assign --check
