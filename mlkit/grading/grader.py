@@ -95,7 +95,8 @@ class GradeReport:
         lines.append(f"gradebook: {self.gradebook}")
         lines.append(f"results:   {self.results_json}")
         lines.append(f"feedback:  {self.out / 'feedback'}")
-        return "\n".join(lines)
+        text = "\n".join(lines)  # a grader error may quote a path that is not UTF-8:
+        return text.encode("utf-8", "backslashreplace").decode("utf-8")
 
 
 def grade(
