@@ -136,6 +136,9 @@ def test_an_out_folder_holds_the_grading_of_one_assignment(tmp_path):
         in result.output
     )
     assert digest(out) == before  # the gradebook, feedback and records of lab 00 are kept
+    (out / "assignment.json").unlink()  # a folder graded before the marker existed
+    result = runner.invoke(app, ["grade", str(subs), "-a", "01", "-o", str(out), "--no-progress"])
+    assert result.exit_code == 2 and "holds the grading of assignment 00_welcome" in result.output
 
 
 @pytest.mark.parametrize(
