@@ -2,12 +2,62 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import typer
+from typer.core import TyperCommand
+
+TYPE_NAMES = {str: "TEXT", int: "INTEGER", float: "FLOAT"}
+
+
+class PlainHelpCommand(TyperCommand):
+    """A command whose --help reads the usual way: `SUBMISSIONS`, `--out TEXT`, `--force`.
+
+    Typer 0.29's own help writes a required argument as `{submissions}` and every
+    parameter with a type in angle brackets, flags included (`--force <bool>`).
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        for param in self.params:
+            if param.param_type_name == "argument":
+                param.metavar = param.metavar or param.name.upper()  # errors name it so too
+            elif not (param.is_flag or param.count):
+                annotation = param.type_descriptor.annotation
+                param.metavar = param.metavar or TYPE_NAMES.get(annotation, "VALUE")
+
+    def collect_usage_pieces(self, ctx: Any) -> list[str]:
+        """`[OPTIONS]` and the arguments in capitals."""
+        arguments = [p for p in self.get_params(ctx) if p.param_type_name == "argument"]
+        return [self.options_metavar or "", *(_argument_name(p) for p in arguments)]
+
+    def format_options(self, ctx: Any, formatter: Any) -> None:
+        """An Arguments section (names in capitals) and an Options section."""
+        sections: dict[str, list[tuple[str, str]]] = {"Arguments": [], "Options": []}
+        for param in self.get_params(ctx):
+            record = param.get_help_record(ctx)
+            if record is None:
+                continue
+            if param.param_type_name == "argument":
+                sections["Arguments"].append((_argument_name(param), record[1]))
+            else:
+                sections["Options"].append(record)
+        for title, rows in sections.items():
+            if rows:
+                with formatter.section(title):
+                    formatter.write_dl(rows)
+
+
+def _argument_name(param: Any) -> str:
+    name = param.metavar if param.required else f"[{param.metavar}]"
+    return name + ("..." if param.nargs != 1 else "")
+
 
 app = typer.Typer(
     help="mlkit: the course kit's command line (doctor, assign, grade, manifests).",
     no_args_is_help=True,
     add_completion=False,
+    rich_markup_mode=None,
 )
 
 
@@ -16,7 +66,7 @@ def main() -> None:
     """mlkit: check your machine, generate labs, grade submissions, write Kubernetes manifests."""
 
 
-@app.command()
+@app.command(cls=PlainHelpCommand)
 def doctor(
     require_docker: bool = typer.Option(
         False, "--require-docker", help="Treat a missing Docker engine as a failure."
@@ -28,7 +78,7 @@ def doctor(
     raise typer.Exit(0 if run_doctor(require_docker=require_docker) else 1)
 
 
-@app.command()
+@app.command(cls=PlainHelpCommand)
 def manifests(
     image: str = typer.Argument(..., help="The image to run, e.g. churn:pr3nx6hi2srkyax4."),
     name: str = typer.Option(..., "--name", help="Name of the Deployment, Service and HPA."),
@@ -72,7 +122,7 @@ def manifests(
         typer.echo(f"wrote {output}: " + ", ".join(checked), err=True)
 
 
-@app.command()
+@app.command(cls=PlainHelpCommand)
 def assign(
     check: bool = typer.Option(
         False, "--check", help="Write nothing; exit 1 naming each lab that is out of date."
@@ -101,7 +151,7 @@ def assign(
         typer.echo(f"labs/ matches solutions/ ({len(result.unchanged)} notebooks)")
 
 
-@app.command()
+@app.command(cls=PlainHelpCommand)
 def grade(
     submissions: str = typer.Argument(
         ..., help="Folder of submissions: <learner>/NN_*.ipynb, or flat <learner>.ipynb files."
@@ -135,7 +185,7 @@ def grade(
             solutions=solutions or None,
             progress=progress,
         )
-    except (GradingError, ValueError) as err:
+    except (GradingError, ValueError, OSError) as err:
         typer.echo(f"mlkit grade: {err}", err=True)
         raise typer.Exit(2) from None
     except KeyboardInterrupt:

@@ -1,7 +1,9 @@
 """Atomic file writes: a reader sees the old file or the new one, never half of one.
 
 Every file the grader and `mlkit assign` write goes through here, so a crash or an
-interrupt never leaves a half-written gradebook, result or lab.
+interrupt never leaves a half-written gradebook, result or lab. Text that UTF-8 cannot
+hold (a lone surrogate from a notebook's JSON) is written escaped (`\\ud800`) rather
+than failing, and the temporary file's name stays short whatever the target's.
 """
 
 from __future__ import annotations
@@ -17,8 +19,8 @@ def write_atomic(path: str | Path, data: str | bytes) -> Path:
     """Write data to path through a temporary file in the same folder and a rename."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    raw = data.encode("utf-8") if isinstance(data, str) else data
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    raw = data.encode("utf-8", errors="backslashreplace") if isinstance(data, str) else data
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name[:64]}.", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as handle:
             handle.write(raw)

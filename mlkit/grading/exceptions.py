@@ -37,6 +37,15 @@ class SubmissionLayoutError(GradingError):
     """The submissions folder holds nothing gradable for the assignment."""
 
 
+class OutFolderError(GradingError):
+    """The output folder asked for cannot take this grading run (see grading/out_folder.py)."""
+
+    def __init__(self, out: str, problem: str) -> None:
+        self.out = out
+        self.problem = problem
+        super().__init__(f"the output folder {out} {problem}")
+
+
 class UnknownAssignmentError(GradingError):
     """No solution notebook matches the assignment asked for."""
 
@@ -78,8 +87,8 @@ class AnswerMissingError(GradingError, NameError):
     def __init__(self, name: str) -> None:
         self.name = name
         super().__init__(
-            f"`{name}` is not defined in your notebook: run the cell that defines it "
-            "(and keep the name the question asks for)"
+            f"not answered yet: `{name}` is not defined in your notebook; run the cell "
+            "that defines it (and keep the name the question asks for)"
         )
 
 

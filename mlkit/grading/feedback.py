@@ -2,11 +2,16 @@
 
 It shows the score, the run's status in a sentence, and for each question its points
 and what each check said (the check's description, its message and hint). The code of
-the tests is never shown, nor are tracebacks from the grader's side.
+the tests is never shown, nor are tracebacks from the grader's side, nor the grader's
+own folders: every absolute path of two or more parts in a text is cut to its last part
+(`…/model.onnx`), so no scratch folder, run id or temporary path reaches a learner.
+(Paths in the notebook's working folder are already relative: mlkit.grading.job.)
+A reason several checks of one question share is written once.
 """
 
 from __future__ import annotations
 
+import re
 from html import escape
 from typing import Any
 
@@ -20,6 +25,9 @@ td, th { border-bottom: 1px solid #ddd; padding: .5rem; text-align: left; vertic
 .status { padding: .6rem; background: #f5f5f5; border-left: 4px solid #888; }
 ul { margin: 0; padding-left: 1.1rem; }
 """
+# An absolute path: a slash that starts a word, then two or more parts. URLs (`//`) and
+# one-part API routes such as /predict are left alone.
+ABSOLUTE_PATH = re.compile(r"(?<![\w.~/-])(?:/[^\s/'\"`<>|:;,()\[\]{}]+){2,}/?")
 
 
 def feedback_html(assignment: Assignment, learner: str, entry: dict[str, Any]) -> str:
@@ -37,7 +45,7 @@ def feedback_html(assignment: Assignment, learner: str, entry: dict[str, Any]) -
 <body>
 <h1>{escape(assignment.name)} · feedback for {escape(learner)}</h1>
 <p><strong>Score: {entry["score"]:g} / {entry["max"]:g}</strong>{escape(pending_note)}</p>
-<p class="status">Status: <strong>{escape(entry["status"])}</strong>. {escape(entry["summary"])}</p>
+<p class="status">Status: <strong>{escape(entry["status"])}</strong>. {text(entry["summary"])}</p>
 <table>
 <tr><th>question</th><th>points</th><th>what the checks found</th></tr>
 {rows}
@@ -49,27 +57,38 @@ found, not their code. Each question's points are the sum of the checks it passe
 """
 
 
+def text(value: str) -> str:
+    """value as HTML text, with absolute paths cut to their last part."""
+    return escape(
+        ABSOLUTE_PATH.sub(lambda m: "…/" + m.group().rstrip("/").rsplit("/", 1)[1], value)
+    )
+
+
 def _question_row(question: Any, result: dict[str, Any]) -> str:
     if question.manual:
         points = "pending" if result["points"] is None else f"{result['points']:g}"
-        body = escape(result["message"])
+        body = text(result["message"])
     else:
         points = f"{result['points']:g}"
-        items = [_check_item(test) for test in result["tests"]]
-        body = f"<ul>{''.join(items)}</ul>" if items else escape(result["message"])
+        said: set[str] = set()
+        items = [_check_item(test, said) for test in result["tests"]]
+        body = f"<ul>{''.join(items)}</ul>" if items else text(result["message"])
     return (
         f"<tr><td>{escape(question.id)}</td><td>{points} / {question.points:g}</td>"
         f"<td>{body}</td></tr>"
     )
 
 
-def _check_item(test: dict[str, Any]) -> str:
+def _check_item(test: dict[str, Any], said: set[str]) -> str:
+    """One check; a failure's message only the first time the question's checks give it."""
     label = " <span class='muted'>(hidden)</span>" if test["hidden"] else ""
     worth = f" <span class='muted'>{test['max_points']:g} pt</span>" if test["max_points"] else ""
     if test["passed"]:
-        return f"<li class='pass'>✓ {escape(test['description'])}{label}{worth}</li>"
-    hint = f"<br><em>Hint: {escape(test['hint'])}</em>" if test["hint"] else ""
-    return (
-        f"<li class='fail'>✗ {escape(test['description'])}{label}{worth}<br>"
-        f"{escape(test['message'])}{hint}</li>"
-    )
+        return f"<li class='pass'>✓ {text(test['description'])}{label}{worth}</li>"
+    hint = f"<br><em>Hint: {text(test['hint'])}</em>" if test["hint"] else ""
+    if test["message"] in said:
+        message = "<span class='muted'>(the same reason as above)</span>"
+    else:
+        said.add(test["message"])
+        message = text(test["message"])
+    return f"<li class='fail'>✗ {text(test['description'])}{label}{worth}<br>{message}{hint}</li>"

@@ -3,7 +3,14 @@
     submissions/ -> find_submissions -> one Task per learner -> worker processes
     (mlkit.grading.job.grade_task: normalise -> sandbox -> papermill -> hidden tests)
     -> records/<learner>.json -> gradebook.csv, results.json, feedback/<learner>.html,
-       manual_grades.csv, executed/<learner>.ipynb
+       manual_grades.csv, executed/<learner>.ipynb, assignment.json
+
+Everything that can be refused is checked before anything is written: the assignment
+and its tests, the submissions folder, and the output folder, which holds the grading
+of one assignment only (mlkit.grading.out_folder). A failed run leaves no trace. Every
+learner gets a row, whatever their folder or file is called or holds
+(mlkit.grading.submissions); file names derived from a learner's name stay short and
+distinct (mlkit.grading.names).
 
 Learners whose record matches the current submission, solution, limits and sandbox are
 not graded again (unless force=True), so an interrupted run resumes where it stopped.
@@ -24,7 +31,7 @@ import shutil
 import time
 import uuid
 from concurrent.futures import Future, ProcessPoolExecutor, as_completed
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -32,19 +39,23 @@ from tqdm import tqdm
 
 from mlkit.grading.assignment import Assignment, find_assignment, read_assignment
 from mlkit.grading.atomic import write_atomic, write_json_atomic
+from mlkit.grading.exceptions import UnreadableNotebookError
 from mlkit.grading.feedback import feedback_html
 from mlkit.grading.gradebook import write_gradebook
 from mlkit.grading.job import Task, grade_task, not_graded, start_worker
 from mlkit.grading.judge import load_tests
 from mlkit.grading.limits import GradingLimits
-from mlkit.grading.manual import ManualGrade, update_manual_grades
+from mlkit.grading.manual import NOTHING_TO_GRADE, ManualGrade, update_manual_grades
+from mlkit.grading.names import display_name, file_stem
+from mlkit.grading.out_folder import check_out_folder, claim_out_folder
 from mlkit.grading.records import fingerprint, reusable_record
 from mlkit.grading.results import SubmissionResult
 from mlkit.grading.sandbox import check_sandbox
-from mlkit.grading.submissions import find_submissions
+from mlkit.grading.submissions import Submission, find_submissions
 from mlkit.settings import repo_root, scratch_dir
 
 STOP_GRACE = 20.0
+NAME_COLUMN = 24  # widest learner column in the summary; longer names overflow it
 
 
 @dataclass
@@ -69,16 +80,23 @@ class GradeReport:
 
     def summary(self) -> str:
         """A few lines for the terminal: one per learner, then where the files are."""
-        width = max((len(name) for name in self.learners), default=7)
+        width = min(max((len(name) for name in self.learners), default=7), NAME_COLUMN)
         lines = [f"{self.assignment}: graded {len(self.graded)}, reused {len(self.reused)}"]
         for learner, entry in sorted(self.learners.items()):
-            pending = f"  (pending: {', '.join(entry['pending'])})" if entry["pending"] else ""
+            notes = [entry["reason"]] if entry["reason"] else []
+            if entry["pending"]:
+                notes.append(f"pending: {', '.join(entry['pending'])}")
+            if entry["ignored"] and not entry["reason"]:
+                graded = Path(entry["submission"]).name
+                notes.append(f"graded {graded}; ignored {', '.join(entry['ignored'])}")
+            note = f"  ({'; '.join(notes)})" if notes else ""
             score = f"{entry['score']:g}/{entry['max']:g}"
-            lines.append(f"  {learner:<{width}}  {score:>7}  {entry['status']}{pending}")
+            lines.append(f"  {learner:<{width}}  {score:>7}  {entry['status']}{note}")
         lines.append(f"gradebook: {self.gradebook}")
         lines.append(f"results:   {self.results_json}")
         lines.append(f"feedback:  {self.out / 'feedback'}")
-        return "\n".join(lines)
+        text = "\n".join(lines)  # a grader error may quote a path that is not UTF-8:
+        return text.encode("utf-8", "backslashreplace").decode("utf-8")
 
 
 def grade(
@@ -101,44 +119,77 @@ def grade(
     spec = read_assignment(
         find_assignment(Path(solutions or repo_root() / "solutions"), assignment)
     )
-    load_tests(spec)  # broken test code fails here, before any submission runs
     out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
+    check_out_folder(out, spec)
+    found = find_submissions(Path(submissions), spec)
+    load_tests(spec)  # broken test code fails here, before any submission runs
     settings = {"limits": limits.to_dict(), "sandbox": sandbox}
     results: dict[str, SubmissionResult] = {}
-    tasks = []
-    jobs = scratch_dir("grading", f"run-{uuid.uuid4().hex[:12]}")  # this run's sandboxes
-    for submission in find_submissions(Path(submissions), spec):
-        key = fingerprint(submission.path, spec.fingerprint, settings)
+    to_grade: list[tuple[Submission, str]] = []
+    for submission in found:
+        submission, key = _fingerprinted(submission, spec, settings)
         reused = None if force else reusable_record(out, submission.learner, key)
         if reused is not None:
             results[submission.learner] = reused
-            continue
-        tasks.append(
-            Task(
-                learner=submission.learner,
-                path=str(submission.path) if submission.path else None,
-                problem=submission.problem,
-                assignment=str(spec.path),
-                out=str(out),
-                jobs=str(jobs),
-                sandbox=sandbox,
-                limits=limits.to_dict(),
-                fingerprint=key,
-            )
-        )
+        else:
+            to_grade.append((submission, key))
+    claim_out_folder(out, spec)  # nothing above wrote a file; from here on the run writes
+    jobs = scratch_dir("grading", f"run-{uuid.uuid4().hex[:12]}")  # this run's sandboxes
+    tasks = [
+        _task(submission, key, spec, out, jobs, sandbox, limits) for submission, key in to_grade
+    ]
     reused_names = sorted(results)
     try:
         _run(tasks, results, workers, progress, spec)
     finally:
         remove_leftovers(jobs, sandbox)
+        ignored = {s.learner: list(s.ignored) for s in found}
+        for learner, result in results.items():
+            result.ignored = ignored.get(learner, [])
         learners = write_summaries(out, spec, results)
     return GradeReport(
         out=out,
         assignment=spec.name,
         learners=learners,
-        graded=sorted(t.learner for t in tasks),
-        reused=reused_names,
+        graded=sorted(display_name(t.learner) for t in tasks),
+        reused=sorted(display_name(learner) for learner in reused_names),
+    )
+
+
+def _fingerprinted(
+    submission: Submission, spec: Assignment, settings: dict[str, Any]
+) -> tuple[Submission, str]:
+    """submission and its fingerprint; a file that cannot be read becomes `unreadable`."""
+    if submission.path is not None:
+        try:
+            return submission, fingerprint(submission.path, spec.fingerprint, settings)
+        except UnreadableNotebookError as err:
+            problem = f"the file is {err.reason}"
+            submission = replace(submission, path=None, problem=problem, status="unreadable")
+    why = f"{submission.status}: {submission.problem}"  # a new reason is graded anew
+    return submission, fingerprint(None, spec.fingerprint, settings, why)
+
+
+def _task(
+    submission: Submission,
+    key: str,
+    spec: Assignment,
+    out: Path,
+    jobs: Path,
+    sandbox: str,
+    limits: GradingLimits,
+) -> Task:
+    return Task(
+        learner=submission.learner,
+        path=str(submission.path) if submission.path else None,
+        problem=submission.problem,
+        problem_status=submission.status,
+        assignment=str(spec.path),
+        out=str(out),
+        jobs=str(jobs),
+        sandbox=sandbox,
+        limits=limits.to_dict(),
+        fingerprint=key,
     )
 
 
@@ -211,9 +262,12 @@ def write_summaries(
 ) -> dict[str, dict[str, Any]]:
     """Write gradebook.csv, results.json and feedback pages from results; return the entries."""
     manual = update_manual_grades(out, spec, results)
-    learners = {name: _entry(spec, result, manual) for name, result in sorted(results.items())}
-    for learner, entry in learners.items():
-        write_atomic(out / "feedback" / f"{learner}.html", feedback_html(spec, learner, entry))
+    learners = {}
+    for learner, result in sorted(results.items()):
+        entry = _entry(spec, result, manual)
+        shown = display_name(learner)
+        write_atomic(out / entry["feedback"], feedback_html(spec, shown, entry))
+        learners[shown] = entry
     write_gradebook(out / "gradebook.csv", spec, learners)
     write_json_atomic(
         out / "results.json",
@@ -242,7 +296,10 @@ def _entry(
             "seconds": found["seconds"],
             "tests": found["tests"],
         }
-        if question.manual:
+        if question.manual and result.status in NOTHING_TO_GRADE:
+            entry["points"], entry["passed"] = 0, False  # no answer to grade by hand
+            entry["message"] = f"not graded: {result.reason}"
+        elif question.manual:
             grade = manual.get((result.learner, question.id), ManualGrade(None, ""))
             entry["points"] = grade.points
             entry["passed"] = None if grade.points is None else grade.points == question.points
@@ -260,7 +317,10 @@ def _entry(
         "pending": pending,
         "questions": questions,
         "events": result.events,
-        "submission": result.submission,
+        "submission": display_name(result.submission),
+        "ignored": [display_name(name) for name in result.ignored],
+        "reason": result.reason,
+        "feedback": f"feedback/{file_stem(result.learner)}.html",
         "sandbox": result.sandbox,
         "isolation": result.isolation,
         "seconds": result.seconds,

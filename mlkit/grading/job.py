@@ -8,7 +8,9 @@ any worker, or on another machine of a cluster.
 
 from __future__ import annotations
 
+import logging
 import signal
+import sys
 import time
 import traceback
 from dataclasses import dataclass
@@ -23,10 +25,11 @@ from mlkit.grading.exceptions import UnreadableNotebookError
 from mlkit.grading.execute import GradingSession
 from mlkit.grading.judge import load_tests, preload_imports
 from mlkit.grading.limits import GradingLimits
+from mlkit.grading.names import file_stem
 from mlkit.grading.normalise import normalise, read_submission
 from mlkit.grading.records import save_record
 from mlkit.grading.results import FATAL_EVENTS, SubmissionResult, status_of, summary_of
-from mlkit.grading.sandbox import JobDir, make_sandbox
+from mlkit.grading.sandbox import JobDir, Sandbox, make_sandbox
 from mlkit.grading.scoring import cannot_run
 
 MAX_WRITTEN_CHARS = 10_000
@@ -45,33 +48,62 @@ class Task:
     sandbox: str
     limits: dict[str, Any]
     fingerprint: str
+    problem_status: str = "missing"  # the status when path is None: missing or unreadable
 
 
 _interrupted = False
+_busy = False
+_running: Sandbox | None = None  # the sandbox of the submission being graded
 
 
 def start_worker() -> None:
     """Set up a worker process: after a Ctrl-C it grades nothing more it was queued."""
     signal.signal(signal.SIGINT, _on_interrupt)
+    sys.unraisablehook = _unraisable
 
 
 def _on_interrupt(signum: int, frame: Any) -> None:
+    """Stop the submission being graded, and say nothing: the grader says it was interrupted.
+
+    A running notebook is stopped by killing its sandbox: nbclient then ends as it does
+    when a kernel dies, and _grade raises KeyboardInterrupt instead of saving a result.
+    An exception raised into nbclient's event loop instead would leave asyncio tasks that
+    end later with the kernel and print "Task exception was never retrieved".
+    """
     global _interrupted
     _interrupted = True
-    raise KeyboardInterrupt
+    logging.getLogger("asyncio").disabled = True
+    if _running is not None and _running.running():
+        _running.kill()
+    elif _busy:  # no kernel yet: stop where the submission's grading is
+        raise KeyboardInterrupt
+
+
+def _unraisable(hook: Any) -> None:
+    """Print unraisable exceptions as Python does, except an interrupt caught in a finalizer."""
+    if _interrupted and issubclass(hook.exc_type, KeyboardInterrupt):
+        return
+    sys.__unraisablehook__(hook)
 
 
 def grade_task(task: Task) -> dict[str, Any]:
     """Grade task's submission, save its record, return the result as plain data."""
-    if _interrupted:
-        raise KeyboardInterrupt("the grading run was interrupted")
-    start = time.monotonic()
-    assignment = read_assignment(Path(task.assignment))
+    global _busy
+    _busy = True  # from here on, an interrupt stops this submission
     try:
-        result = _grade(task, assignment, GradingLimits(**task.limits))
-    except Exception as err:  # the grader failed, not the learner: say so, grade again next run
-        detail = "".join(traceback.format_exception_only(err)).strip()
-        result = not_graded(task, assignment, "grader-error", f"the grader failed: {detail}")
+        if _interrupted:
+            raise KeyboardInterrupt("the grading run was interrupted")
+        start = time.monotonic()
+        assignment = read_assignment(Path(task.assignment))
+        try:
+            result = _grade(task, assignment, GradingLimits(**task.limits))
+        except Exception as err:  # the grader failed, not the learner: grade again next run
+            if _interrupted:  # no: the interrupt killed the kernel while it started
+                raise KeyboardInterrupt("the grading run was interrupted") from None
+            detail = "".join(traceback.format_exception_only(err)).strip()
+            result = not_graded(task, assignment, "grader-error", f"the grader failed: {detail}")
+    finally:
+        _busy = False
     result.seconds = round(time.monotonic() - start, 2)
     result.fingerprint = task.fingerprint
     save_record(Path(task.out), result)
@@ -79,21 +111,29 @@ def grade_task(task: Task) -> dict[str, Any]:
 
 
 def _grade(task: Task, assignment: Assignment, limits: GradingLimits) -> SubmissionResult:
+    global _running
     if task.path is None:
-        return not_graded(task, assignment, "missing", f"no notebook to grade ({task.problem})")
+        if task.problem_status == "missing":
+            return not_graded(task, assignment, "missing", f"no notebook to grade ({task.problem})")
+        return not_graded(task, assignment, task.problem_status, str(task.problem))
     try:
         nb = normalise(read_submission(Path(task.path)))
     except UnreadableNotebookError as err:
         return not_graded(task, assignment, "unreadable", f"the file is {err.reason}")
     registry = load_tests(assignment)
     preload_imports(assignment)
-    sandbox = make_sandbox(task.sandbox, limits, JobDir.create(Path(task.jobs), task.learner))
+    job = JobDir.create(Path(task.jobs), task.learner)
+    sandbox = make_sandbox(task.sandbox, limits, job)
     session = GradingSession(assignment, registry, sandbox, limits)
+    _running = sandbox
     try:
         executed = session.execute(nb)
     finally:
+        _running = None
         sandbox.cleanup()
-    executed_path = Path(task.out) / "executed" / f"{task.learner}.ipynb"
+    if _interrupted:  # its kernel was killed by the interrupt: nothing to save
+        raise KeyboardInterrupt("the grading run was interrupted")
+    executed_path = Path(task.out) / "executed" / f"{file_stem(task.learner)}.ipynb"
     write_atomic(executed_path, nbformat.writes(executed))
     run = session.run
     status = status_of(run.events)
@@ -112,9 +152,9 @@ def _grade(task: Task, assignment: Assignment, limits: GradingLimits) -> Submiss
         learner=task.learner,
         submission=task.path,
         status=status,
-        summary=summary,
-        questions=questions,
-        events=run.events,
+        summary=_without_job_paths(summary, job),
+        questions=_without_job_paths(questions, job),
+        events=_without_job_paths(run.events, job),
         written=_written_answers(nb, assignment),
         sandbox=task.sandbox,
         isolation=sandbox.isolation,
@@ -136,7 +176,23 @@ def not_graded(task: Task, assignment: Assignment, status: str, reason: str) -> 
         summary=f"Not graded: {reason}.",
         questions=questions,
         sandbox=task.sandbox,
+        reason=reason,
     )
+
+
+def _without_job_paths(value: Any, job: JobDir) -> Any:
+    """value with the job's folders left out of its texts: paths in the working folder become
+    relative (what the notebook itself would write), the rest are named, not spelled out."""
+    if isinstance(value, str):
+        for folder, shown in ((job.work, ""), (job.path, "grading-job"), (job.ipc, "kernel")):
+            value = value.replace(f"{folder}/", f"{shown}/" if shown else "")
+            value = value.replace(str(folder), shown or ".")
+        return value
+    if isinstance(value, dict):
+        return {key: _without_job_paths(item, job) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_without_job_paths(item, job) for item in value]
+    return value
 
 
 def _manual_entry(question: str, points: float) -> dict[str, Any]:

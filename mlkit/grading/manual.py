@@ -4,7 +4,10 @@ Every run (re)writes the file with a row per learner and written question, keepi
 points and comments an instructor has typed in and refreshing the learner's answer
 text. Blank points mean "pending": the gradebook shows `pending` and leaves the question
 out of the total until a person grades it; rerunning `mlkit grade` (which reuses every
-finished submission) then folds the points in.
+finished submission) then folds the points in. A learner whose notebook is missing or
+unreadable has no answer to grade, so no row (their written questions score 0); rows
+typed for a learner the run did not see are kept if anything was typed in them.
+Learners are named as in the gradebook (mlkit.grading.names.display_name).
 """
 
 from __future__ import annotations
@@ -17,9 +20,11 @@ from pathlib import Path
 from mlkit.grading.assignment import Assignment
 from mlkit.grading.atomic import write_atomic
 from mlkit.grading.exceptions import ManualGradesError
+from mlkit.grading.names import display_name
 from mlkit.grading.results import SubmissionResult
 
 MANUAL_FILE = "manual_grades.csv"
+NOTHING_TO_GRADE = ("missing", "unreadable")  # statuses with no notebook to read answers from
 COLUMNS = ("learner", "question", "max", "points", "comment", "answer")
 
 
@@ -42,18 +47,20 @@ def update_manual_grades(
     entered = _read(path)
     grades: dict[tuple[str, str], ManualGrade] = {}
     rows = []
-    for learner in sorted(results):
+    for learner, result in sorted(results.items(), key=lambda item: display_name(item[0])):
+        if result.status in NOTHING_TO_GRADE:
+            continue
+        shown = display_name(learner)
         for question in manual:
-            points_text, comment = entered.pop((learner, question.id), ("", ""))
-            where = f"{MANUAL_FILE} ({learner}, {question.id})"
+            points_text, comment = entered.pop((shown, question.id), ("", ""))
+            where = f"{MANUAL_FILE} ({shown}, {question.id})"
             points = _points(points_text, question.points, where)
             grades[(learner, question.id)] = ManualGrade(points, comment)
-            answer = results[learner].written.get(question.id, "")
-            rows.append(
-                [learner, question.id, f"{question.points:g}", points_text, comment, answer]
-            )
-    for (learner, question), (points_text, comment) in sorted(entered.items()):
-        rows.append([learner, question, "", points_text, comment, ""])  # keep what was typed
+            answer = result.written.get(question.id, "")
+            rows.append([shown, question.id, f"{question.points:g}", points_text, comment, answer])
+    for (shown, question), (points_text, comment) in sorted(entered.items()):
+        if points_text or comment:  # keep what was typed
+            rows.append([shown, question, "", points_text, comment, ""])
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow(COLUMNS)

@@ -9,12 +9,14 @@ input), and the kernelspec becomes the grading kernel's.
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import nbformat
 
 from mlkit.grading.exceptions import UnreadableNotebookError
 from mlkit.grading.labs import Transform, apply_steps
+from mlkit.grading.submissions import open_submission
 from mlkit.grading.transforms import (
     clear_outputs,
     number_cells,
@@ -36,12 +38,14 @@ def read_submission(path: Path) -> nbformat.NotebookNode:
     """The notebook at path as nbformat v4, or UnreadableNotebookError saying why not."""
     path = Path(path)
     try:
-        size = path.stat().st_size
-        if size > MAX_NOTEBOOK_BYTES:
-            raise UnreadableNotebookError(
-                str(path), f"too large: {size} bytes, more than the {MAX_NOTEBOOK_BYTES} allowed"
-            )
-        text = path.read_text(encoding="utf-8")
+        with open_submission(path) as handle:  # a regular file, not a link: never blocks
+            size = os.fstat(handle.fileno()).st_size
+            if size > MAX_NOTEBOOK_BYTES:
+                raise UnreadableNotebookError(
+                    str(path),
+                    f"too large: {size} bytes, more than the {MAX_NOTEBOOK_BYTES} allowed",
+                )
+            text = handle.read().decode("utf-8")
         nb = nbformat.from_dict(nbformat.reads(text, as_version=4))  # v3 upgrades are Structs
         nbformat.validate(nb)
     except UnreadableNotebookError:

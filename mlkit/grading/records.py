@@ -14,15 +14,26 @@ from pathlib import Path
 from typing import Any
 
 from mlkit.grading.atomic import write_json_atomic
+from mlkit.grading.names import file_stem
 from mlkit.grading.results import SubmissionResult
+from mlkit.grading.submissions import open_submission
 
-GRADER_VERSION = "1"
+GRADER_VERSION = "2"
 
 
-def fingerprint(submission: Path | None, assignment: str, settings: dict[str, Any]) -> str:
-    """A hash of the submitted bytes, the assignment's fingerprint and the settings."""
+def fingerprint(
+    submission: Path | None, assignment: str, settings: dict[str, Any], problem: str = ""
+) -> str:
+    """A hash of the submitted bytes (or of why there are none), the assignment and settings.
+
+    Raises UnreadableNotebookError when submission is not a regular file that can be read.
+    """
     digest = hashlib.sha256(GRADER_VERSION.encode())
-    digest.update(submission.read_bytes() if submission is not None else b"<missing>")
+    if submission is None:
+        digest.update(b"<missing>" + problem.encode(errors="surrogateescape"))
+    else:
+        with open_submission(submission) as handle:
+            digest.update(hashlib.file_digest(handle, "sha256").digest())
     digest.update(assignment.encode())
     digest.update(json.dumps(settings, sort_keys=True).encode())
     return digest.hexdigest()
@@ -30,7 +41,7 @@ def fingerprint(submission: Path | None, assignment: str, settings: dict[str, An
 
 def record_path(out: Path, learner: str) -> Path:
     """Where learner's record lives under out."""
-    return Path(out) / "records" / f"{learner}.json"
+    return Path(out) / "records" / f"{file_stem(learner)}.json"
 
 
 def save_record(out: Path, result: SubmissionResult) -> None:
@@ -45,6 +56,6 @@ def reusable_record(out: Path, learner: str, expected: str) -> SubmissionResult 
         result = SubmissionResult.from_dict(json.loads(path.read_text()))
     except (OSError, ValueError, TypeError):
         return None
-    if result.fingerprint != expected or result.status == "grader-error":
+    if result.learner != learner or result.fingerprint != expected:
         return None
-    return result
+    return None if result.status == "grader-error" else result

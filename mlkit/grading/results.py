@@ -66,16 +66,20 @@ def summary_of(status: str, events: list[dict[str, Any]]) -> str:
             "make sure it runs top to bottom (Restart Kernel and Run All Cells)."
         )
     details = "; ".join(e["detail"] for e in events if e["kind"] != "cell-error")
-    errors = [
-        f"cell {e['cell']} ({e['detail'].split(':')[0]})"
-        for e in events
-        if e["kind"] == "cell-error"
-    ]
+    cells_by_error: dict[str, list[str]] = {}  # each error named once, with its cells
+    for event in events:
+        if event["kind"] == "cell-error":
+            name = event["detail"].split(":")[0]
+            cells_by_error.setdefault(name, []).append(str(event["cell"]))
     parts = ["Your notebook ran to the end."]
     if details:
         parts.append(details[0].upper() + details[1:] + ".")
-    if errors:
-        parts.append("Cells that raised an error: " + ", ".join(errors) + ".")
+    if cells_by_error:
+        errors = [
+            f"{name} in cell{'s' if len(cells) > 1 else ''} {', '.join(cells)}"
+            for name, cells in cells_by_error.items()
+        ]
+        parts.append("Cells that raised an error: " + "; ".join(errors) + ".")
     return " ".join(parts)
 
 
@@ -94,6 +98,8 @@ class SubmissionResult:
     isolation: str = ""
     seconds: float = 0.0
     fingerprint: str = ""
+    reason: str = ""  # why nothing could run (missing, unreadable, grader-error), else ""
+    ignored: list[str] = field(default_factory=list)  # files found but not graded
 
     def to_dict(self) -> dict[str, Any]:
         """Plain data (records/<learner>.json)."""

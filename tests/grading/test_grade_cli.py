@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import csv
+import hashlib
+import html
+import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -29,6 +33,25 @@ pytestmark = [pytest.mark.notebooks, pytest.mark.slow]
 
 SOLUTION = repo_root() / "solutions" / "00_welcome.ipynb"
 LAB = repo_root() / "labs" / "00_welcome.ipynb"
+INTERRUPTED = (
+    "mlkit grade: interrupted. Finished submissions are saved; run the same command again "
+    "to grade the rest."
+)
+# A blank lab whose model fails with paths: one in the notebook's working folder (under
+# the grader's scratch folder), one under /tmp. Neither may reach the feedback page.
+FAILS_WITH_PATHS = """
+import os, tempfile
+
+class Model:
+    def predict(self, X):
+        open(os.path.join(os.getcwd(), "model.pkl"))
+
+    def predict_proba(self, X):
+        open(os.path.join(tempfile.gettempdir(), "grading-cache", "model.pkl"))
+
+model = Model()
+"""
+ABSOLUTE_PATH = re.compile(r"(?<![\w.~…/<-])/[\w.-]")  # as in test_writers.py
 runner = CliRunner()
 
 
@@ -45,25 +68,121 @@ def cli(*args):
     return result.output
 
 
+def digest(folder):
+    return {
+        str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(folder.rglob("*"))
+        if p.is_file()
+    }
+
+
 def test_grade_writes_every_output_then_resumes_and_forces(tmp_path):
     subs = submissions(tmp_path / "subs", alice=SOLUTION, bob=LAB)
+    shutil.copy(SOLUTION, subs / "alice" / "00_welcome_v2.ipynb")
+    nb = nbformat.read(LAB, as_version=4)
+    nb.cells.append(new_code_cell(FAILS_WITH_PATHS))
+    nbformat.write(nb, subs / "bob" / "00_welcome.ipynb")
+    (subs / "carol.txt").write_text("my answers, not a notebook")
     out = tmp_path / "out"
     output = cli(subs, "--assignment", "00", "--out", out, "--workers", "2")
-    assert "graded 2, reused 0" in output and "alice     8/10  ok  (pending: q4)" in output
+    assert "graded 3, reused 0" in output
+    assert (
+        "alice     8/10  ok  (pending: q4; graded 00_welcome.ipynb; ignored 00_welcome_v2.ipynb)"
+        in output
+    )
+    assert (
+        "carol     0/10  missing  (no notebook to grade (carol.txt is not a notebook "
+        "(expected carol.ipynb)))" in output
+    )
     for name in ("gradebook.csv", "results.json", "manual_grades.csv", "feedback/alice.html",
-                 "feedback/bob.html", "executed/alice.ipynb", "records/bob.json"):  # fmt: skip
+                 "feedback/bob.html", "feedback/carol.html", "executed/alice.ipynb",
+                 "records/bob.json", "assignment.json"):  # fmt: skip
         assert (out / name).exists(), name
-    assert "graded 0, reused 2" in cli(subs, "-a", "00", "-o", out)
+    results = json.loads((out / "results.json").read_text())["learners"]
+    assert results["alice"]["ignored"] == ["00_welcome_v2.ipynb"]
+    assert results["alice"]["submission"].endswith("alice/00_welcome.ipynb")
+    assert results["carol"]["ignored"] == ["carol.txt"]
+    with (out / "manual_grades.csv").open() as handle:
+        assert [row["learner"] for row in csv.DictReader(handle)] == ["alice", "bob"]
+
+    page = html.unescape(re.sub(r"<[^>]*>", " ", (out / "feedback" / "bob.html").read_text()))
+    assert ABSOLUTE_PATH.search(page) is None, ABSOLUTE_PATH.search(page)
+    assert "No such file or directory: 'model.pkl'" in page and "…/model.pkl" in page
+    assert page.count("not answered yet: `churn_rate` is not defined in your notebook") == 1
+    assert page.count("not answered yet: the placeholder still raises NotImplementedError") == 1
+    assert "NotImplementedError in cells" in page
+    assert "graded 0, reused 3" in cli(subs, "-a", "00", "-o", out)
 
     nb = nbformat.read(subs / "bob" / "00_welcome.ipynb", as_version=4)
     nb.cells.append(new_code_cell("churn_rate = 0.25"))
     nbformat.write(nb, subs / "bob" / "00_welcome.ipynb")
     output = cli(subs, "-a", "00", "-o", out)
-    assert "graded 1, reused 1" in output and "bob       1/10  cell-errors" in output
-    assert "graded 2, reused 0" in cli(subs, "-a", "00", "-o", out, "--force", "--workers", "2")
+    assert "graded 1, reused 2" in output and "bob       1/10  cell-errors" in output
+    assert "graded 3, reused 0" in cli(subs, "-a", "00", "-o", out, "--force", "--workers", "2")
 
 
-def test_an_interrupted_run_keeps_finished_work_and_resumes(tmp_path):
+def test_an_out_folder_holds_the_grading_of_one_assignment(tmp_path):
+    subs = tmp_path / "subs"
+    (subs / "alice").mkdir(parents=True)
+    (subs / "alice" / "notes.txt").write_text("nothing submitted")  # nothing to run: fast
+    out = tmp_path / "out"
+    assert "alice     0/10  missing" in cli(subs, "-a", "00", "-o", out)
+    assert json.loads((out / "assignment.json").read_text()) == {"assignment": "00_welcome"}
+    before = digest(out)
+    result = runner.invoke(app, ["grade", str(subs), "-a", "01", "-o", str(out), "--no-progress"])
+    assert result.exit_code == 2
+    assert (
+        f"the output folder {out} holds the grading of assignment 00_welcome, not 01_packaging"
+        in result.output
+    )
+    assert digest(out) == before  # the gradebook, feedback and records of lab 00 are kept
+    (out / "assignment.json").unlink()  # a folder graded before the marker existed
+    result = runner.invoke(app, ["grade", str(subs), "-a", "01", "-o", str(out), "--no-progress"])
+    assert result.exit_code == 2 and "holds the grading of assignment 00_welcome" in result.output
+
+
+@pytest.mark.parametrize(
+    "layout, message",
+    [
+        ("absent", "does not exist"),
+        ("empty", "nothing to grade in"),
+        ("a file", "is not a folder"),
+        ("another module", "their folders hold other modules' notebooks (alice/01_packaging"),
+    ],
+)
+def test_a_failed_run_creates_nothing(tmp_path, monkeypatch, layout, message):
+    scratch = tmp_path / "scratch"
+    monkeypatch.setenv("MLKIT_SCRATCH", str(scratch))
+    subs = tmp_path / "subs"
+    if layout == "empty":
+        subs.mkdir()
+    elif layout == "a file":
+        subs.write_text("")
+    elif layout == "another module":
+        (subs / "alice").mkdir(parents=True)
+        shutil.copy(repo_root() / "labs" / "01_packaging.ipynb", subs / "alice")
+    out = tmp_path / "out"
+    result = runner.invoke(app, ["grade", str(subs), "-a", "00", "-o", str(out), "--no-progress"])
+    assert result.exit_code == 2 and message in result.output
+    assert not out.exists() and not scratch.exists()
+
+
+@pytest.mark.parametrize("command", [[], ["doctor"], ["assign"], ["grade"], ["manifests"]])
+def test_help_shows_flags_and_arguments_the_usual_way(command):
+    result = runner.invoke(app, [*command, "--help"])
+    assert result.exit_code == 0, result.output
+    assert re.search(r"<(bool|str|int|float|path)[^>]*>", result.output) is None, result.output
+    assert re.search(r"\{\w+\}", result.output) is None, result.output
+    assert re.search(r"--help +Show this message", result.output), result.output
+    usage = {"grade": "SUBMISSIONS", "manifests": "IMAGE"}.get(command[0] if command else "")
+    if usage:
+        assert f"[OPTIONS] {usage}\n" in result.output and f"\n  {usage}  " in result.output
+    if command == ["grade"]:
+        assert re.search(r"\n  --force +Regrade", result.output)
+        assert re.search(r"-o, --out TEXT +Folder", result.output)
+
+
+def test_an_interrupted_run_keeps_finished_work_says_only_that_and_resumes(tmp_path):
     subs = submissions(tmp_path / "subs", a=SOLUTION, b=SOLUTION, c=SOLUTION, d=SOLUTION)
     out, scratch = tmp_path / "out", tmp_path / "scratch"
     env = {**os.environ, "MLKIT_SCRATCH": str(scratch)}
@@ -78,6 +197,8 @@ def test_an_interrupted_run_keeps_finished_work_and_resumes(tmp_path):
         "-o",
         str(out),
         "--no-progress",
+        "--workers",
+        "2",
     ]
     process = subprocess.Popen(
         command, env=env, start_new_session=True, stderr=subprocess.PIPE, text=True
@@ -92,7 +213,7 @@ def test_an_interrupted_run_keeps_finished_work_and_resumes(tmp_path):
         if process.poll() is None:
             os.killpg(process.pid, signal.SIGKILL)
     assert process.returncode == 130, stderr
-    assert "interrupted" in stderr
+    assert stderr.strip() == INTERRUPTED  # no traceback from a worker or an event loop
     finished = sorted(p.stem for p in (out / "records").glob("*.json"))
     assert 1 <= len(finished) < 4
     with (out / "gradebook.csv").open() as handle:
