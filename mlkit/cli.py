@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
+import click
 import typer
 from typer.core import TyperCommand
 
@@ -22,8 +24,8 @@ class PlainHelpCommand(TyperCommand):
         for param in self.params:
             if param.param_type_name == "argument":
                 param.metavar = param.metavar or param.name.upper()  # errors name it so too
-            elif not (param.is_flag or param.count):
-                annotation = param.type_descriptor.annotation
+            elif isinstance(param, click.Option) and not (param.is_flag or param.count):
+                annotation = getattr(getattr(param, "type_descriptor", None), "annotation", None)
                 param.metavar = param.metavar or TYPE_NAMES.get(annotation, "VALUE")
 
     def collect_usage_pieces(self, ctx: Any) -> list[str]:
@@ -135,7 +137,9 @@ def assign(
     from mlkit.grading.labs import assign as assign_labs
 
     try:
-        result = assign_labs(solutions or None, labs or None, check=check)
+        result = assign_labs(
+            Path(solutions) if solutions else None, Path(labs) if labs else None, check=check
+        )
     except GradingError as err:
         typer.echo(f"mlkit assign: {err}", err=True)
         raise typer.Exit(2) from None

@@ -19,6 +19,7 @@ import hashlib
 import re
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import nbformat
 
@@ -88,7 +89,7 @@ class Assignment:
         return sum(q.points for q in self.questions.values())
 
 
-def cell_role(cell: nbformat.NotebookNode) -> dict | None:
+def cell_role(cell: nbformat.NotebookNode) -> dict[str, Any] | None:
     """The cell's `mlkit` metadata, or None for a cell that plays no grading role."""
     role = cell.get("metadata", {}).get("mlkit")
     return role if isinstance(role, dict) else None
@@ -156,7 +157,7 @@ def _check_solution_markers(notebook: str, index: int, cell: nbformat.NotebookNo
         raise AuthoringError(notebook, str(err), index) from None
 
 
-def _question_and_kind(notebook: str, index: int, role: dict) -> tuple[str, str]:
+def _question_and_kind(notebook: str, index: int, role: dict[str, Any]) -> tuple[str, str]:
     question, kind = role.get("question"), role.get("kind")
     if not isinstance(question, str) or not QUESTION_ID.match(question):
         raise AuthoringError(
@@ -172,7 +173,12 @@ def _question_and_kind(notebook: str, index: int, role: dict) -> tuple[str, str]
 
 
 def _answer(
-    notebook: str, index: int, cell: nbformat.NotebookNode, role: dict, question: str, kind: str
+    notebook: str,
+    index: int,
+    cell: nbformat.NotebookNode,
+    role: dict[str, Any],
+    question: str,
+    kind: str,
 ) -> Question:
     points = role.get("points")
     if isinstance(points, bool) or not isinstance(points, int | float) or points <= 0:

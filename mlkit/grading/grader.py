@@ -248,7 +248,9 @@ def remove_leftovers(jobs: Path, sandbox: str) -> None:
     shutil.rmtree(jobs, ignore_errors=True)
 
 
-def _collect(task: Task, future: Future, results: dict[str, SubmissionResult]) -> None:
+def _collect(
+    task: Task, future: Future[dict[str, Any]], results: dict[str, SubmissionResult]
+) -> None:
     try:
         results[task.learner] = SubmissionResult.from_dict(future.result())
     except Exception as err:  # a worker died; the learner is graded again next run

@@ -41,7 +41,7 @@ _preloading: set[str] = set()
 
 def test_imports(assignment: Assignment) -> list[str]:
     """The modules assignment's test cells import (to load them before the first test runs)."""
-    names = set()
+    names: set[str] = set()
     for cell in assignment.test_cells:
         for node in ast.walk(ast.parse(cell.public_source + "\n" + cell.hidden_source)):
             if isinstance(node, ast.Import):

@@ -57,7 +57,8 @@ def lab_text(solution: Path) -> str:
     nb = nbformat.read(solution, as_version=4)
     lab = apply_steps(nb, ASSIGN_STEPS)
     nbformat.validate(lab)
-    return nbformat.writes(lab).rstrip("\n") + "\n"
+    text: str = nbformat.writes(lab)
+    return text.rstrip("\n") + "\n"
 
 
 def assign(

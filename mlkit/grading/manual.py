@@ -58,9 +58,9 @@ def update_manual_grades(
             grades[(learner, question.id)] = ManualGrade(points, comment)
             answer = result.written.get(question.id, "")
             rows.append([shown, question.id, f"{question.points:g}", points_text, comment, answer])
-    for (shown, question), (points_text, comment) in sorted(entered.items()):
+    for (shown, question_id), (points_text, comment) in sorted(entered.items()):
         if points_text or comment:  # keep what was typed
-            rows.append([shown, question, "", points_text, comment, ""])
+            rows.append([shown, question_id, "", points_text, comment, ""])
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow(COLUMNS)

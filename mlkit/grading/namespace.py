@@ -41,5 +41,6 @@ def user_namespace() -> Mapping[str, Any]:
     else:
         shell = get_ipython()
     if shell is not None:
-        return shell.user_ns
+        names: Mapping[str, Any] = shell.user_ns
+        return names
     return vars(sys.modules["__main__"])

@@ -86,7 +86,9 @@ def active_registry() -> TestRegistry:
     return _registry.get()
 
 
-def test(question: str, *, points: float = 0, hint: str | None = None) -> Callable:
+def test(
+    question: str, *, points: float = 0, hint: str | None = None
+) -> Callable[[TestFunction], TestFunction]:
     """Register the decorated function `f(ns)` as a test of question, worth points."""
     if not isinstance(question, str) or not question:
         raise TypeError(f"test(question): expected a question id such as 'q1', got {question!r}")
@@ -103,7 +105,7 @@ def test(question: str, *, points: float = 0, hint: str | None = None) -> Callab
     return register
 
 
-test.__test__ = False  # pytest would otherwise collect the decorator from test modules
+test.__test__ = False  # type: ignore[attr-defined]  # pytest would collect the decorator
 
 
 @contextmanager

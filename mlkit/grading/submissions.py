@@ -25,7 +25,7 @@ import stat
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 from mlkit.grading.assignment import Assignment
 from mlkit.grading.exceptions import SubmissionLayoutError, UnreadableNotebookError
@@ -97,8 +97,8 @@ def _one_learner(root: Path, learner: str, group: list[str], assignment: Assignm
     notebooks = [name for name in group if name not in folders and name.endswith(".ipynb")]
     others = tuple(name for name in group if name not in folders and name not in notebooks)
     if folders and notebooks:
-        problem = f"both a folder {_named(folders)}/ and a file {_named(notebooks)}; keep one"
-        return Submission(learner, None, problem, "missing", tuple(group))
+        clash = f"both a folder {_named(folders)}/ and a file {_named(notebooks)}; keep one"
+        return Submission(learner, None, clash, "missing", tuple(group))
     if folders:
         found = _from_folder(root / folders[0], learner, assignment)
         return Submission(learner, found.path, found.problem, found.status, found.ignored + others)
@@ -117,13 +117,13 @@ def _from_folder(folder: Path, learner: str, assignment: Assignment) -> Submissi
     module, expected = assignment.name[:2], assignment.path.name
     if folder.is_symlink():
         target = display_name(os.path.realpath(folder))
-        problem = f"the learner's folder is a link to {target}; links are not graded"
-        return Submission(learner, None, problem, "unreadable")
+        link = f"the learner's folder is a link to {target}; links are not graded"
+        return Submission(learner, None, link, "unreadable")
     try:
         names = sorted(os.listdir(folder))
     except OSError as err:
-        problem = f"the learner's folder cannot be read ({err.strerror})"
-        return Submission(learner, None, problem, "unreadable")
+        unreadable = f"the learner's folder cannot be read ({err.strerror})"
+        return Submission(learner, None, unreadable, "unreadable")
     problem = _link_leaving(folder)
     if problem is not None:
         return Submission(learner, None, problem, "unreadable")
@@ -167,7 +167,7 @@ def _file_problem(path: Path, folder: Path | None) -> str | None:
 def _link_leaving(folder: Path) -> str | None:
     """A sentence naming the first link that leads out of folder, or None."""
     base = os.path.realpath(folder)
-    seen: dict[tuple[int, int], list] = {}  # (device, inode) -> [names here, st_nlink, name]
+    seen: dict[tuple[int, int], list[Any]] = {}  # (device, inode) -> [names here, st_nlink, name]
     for path in _entries(folder):
         relative = display_name(os.path.relpath(path, folder))
         try:

@@ -92,7 +92,7 @@ class Sandbox(ABC):
         self.uid = self.gid = 200_000 + secrets.randbelow(800_000)
         if not self.separate_user:
             self.uid, self.gid = os.getuid(), os.getgid()
-        self.process: subprocess.Popen | None = None
+        self.process: subprocess.Popen[bytes] | None = None
 
     @property
     @abstractmethod
@@ -117,7 +117,7 @@ class Sandbox(ABC):
             os.chown(self.job.connection_file, self.uid, self.gid)
             os.chown(self.job.ipc, self.uid, self.gid)
 
-    def started(self, process: subprocess.Popen) -> None:
+    def started(self, process: subprocess.Popen[bytes]) -> None:
         """Remember the process that runs the sandbox."""
         self.process = process
 

@@ -22,6 +22,7 @@ import signal
 import socket
 import struct
 import sys
+from typing import Any
 
 MS_RDONLY, MS_NOSUID, MS_NODEV, MS_NOEXEC = 0x1, 0x2, 0x4, 0x8
 MS_REMOUNT, MS_BIND, MS_REC, MS_PRIVATE = 0x20, 0x1000, 0x4000, 0x40000
@@ -65,9 +66,10 @@ def tmpfs(target: str, options: str, flags: int = MS_NOSUID | MS_NODEV) -> None:
     mount("tmpfs", target, "tmpfs", flags, options)
 
 
-def build_root(spec: dict) -> str:
+def build_root(spec: dict[str, Any]) -> str:
     """Mount the sandbox's root filesystem under spec["root"]; return its path."""
-    root, size, uid = spec["root"], spec["disk_mb"], spec["uid"]
+    root: str = spec["root"]
+    size, uid = spec["disk_mb"], spec["uid"]
     mount("none", "/", None, MS_REC | MS_PRIVATE)
     tmpfs(root, "mode=755,size=16m")
     tmpfs(root + "/tmp", f"mode=1777,size={size}m")  # noqa: S108 (the sandbox's private tmpfs)
@@ -105,7 +107,7 @@ def loopback_up() -> None:
         fcntl.ioctl(sock, SIOCSIFFLAGS, struct.pack("16sH14s", b"lo", flags, b""))
 
 
-def set_limits(limits: dict) -> None:
+def set_limits(limits: dict[str, int]) -> None:
     """Apply rlimits given as {"RLIMIT_AS": n, ...}."""
     for name, value in limits.items():
         resource.setrlimit(getattr(resource, name), (value, value))

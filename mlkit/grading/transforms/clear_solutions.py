@@ -7,6 +7,8 @@ answer becomes "*Your answer here.*".
 
 from __future__ import annotations
 
+from functools import partial
+
 import nbformat
 
 from mlkit.grading.assignment import cell_role
@@ -33,7 +35,7 @@ def clear_solutions(nb: nbformat.NotebookNode) -> nbformat.NotebookNode:
         if cell.cell_type == "code":
             if has_region(cell.source, SOLUTION):
                 cell.source = replace_regions(
-                    cell.source, SOLUTION, lambda indent, q=question: code_placeholder(q, indent)
+                    cell.source, SOLUTION, partial(code_placeholder, question)
                 )
             elif kind == "code":
                 cell.source = "\n".join(code_placeholder(question))
