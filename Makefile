@@ -1,5 +1,5 @@
 # mlkit: two commands for a newcomer.
-#   make lab    set everything up and open JupyterLab on course/
+#   make lab    set everything up and open JupyterLab on course/ and labs/
 #   make test   set everything up and run the whole test suite (and the grading benchmark)
 #   make bench  the three benchmarks at full size (grading, serving, drift)
 # CI runs `bash .ci/run`, which installs the system packages (Docker, debootstrap,
@@ -25,8 +25,13 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m ipykernel install --sys-prefix --name python3 --display-name "Python 3 (mlkit)"
 	touch $(STAMP)
 
+# JupyterLab at the project folder, with the kit's Jupyter configuration (jupyter-config/:
+# instructor folders hidden, kernel traffic encrypted, no news or update checks).
+# tests/support/jupyterlab.py lab_command() is this same command line (test_jupyterlab_support checks).
 lab: setup
-	$(BIN)/jupyter lab --ServerApp.root_dir=course --ip=127.0.0.1 --port=$(LAB_PORT) --no-browser $(ROOT_FLAG)
+	JUPYTER_CONFIG_PATH='$(CURDIR)/jupyter-config' $(BIN)/python -m jupyterlab \
+		'--ServerApp.root_dir=$(CURDIR)' --ip=127.0.0.1 --no-browser $(ROOT_FLAG) \
+		--port=$(LAB_PORT) --ServerApp.port_retries=0
 
 lint: setup
 	$(BIN)/ruff check mlkit tests bench

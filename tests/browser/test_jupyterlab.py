@@ -1,8 +1,10 @@
-"""JupyterLab in a real browser: open course/00_welcome.ipynb and run it from the Run menu.
+"""JupyterLab in a real browser, as `make lab` starts it for a learner.
 
-JupyterLab serves a copy of course/ in tmp_path (so outputs never land in the repo), with
-the project venv's python as kernel; headless Chromium clicks Run > Run All Cells and
-reads the outputs off the page. A screenshot is saved under tmp_path either way.
+JupyterLab serves a copy of the project's course/, labs/ and solutions/ in tmp_path (so
+outputs never land in the repo) with the kit's configuration and the project venv's
+python as kernel. Headless Chromium opens a lab from the file browser, where solutions/
+must not be listed, and runs course/00_welcome.ipynb with Run > Run All Cells, reading
+the outputs off the page. A screenshot is saved under tmp_path either way.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import shutil
 import sys
 import time
 import urllib.request
+from pathlib import Path
 from urllib.parse import urlsplit
 
 import nbformat
@@ -25,7 +28,11 @@ from mlkit.settings import repo_root
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.timeout(300)]
 
-NOTEBOOK = "00_welcome.ipynb"
+NOTEBOOK = "course/00_welcome.ipynb"
+LAB = "labs/01_packaging.ipynb"
+LAB_TITLE = "Lab 01 · Packaging and serialization"
+# What the project copy holds; solutions/ is there so that the test sees it is hidden.
+PROJECT_FOLDERS = ("course", "labs", "solutions")
 SUMMARY = "mlkit doctor:"
 RUN_TIMEOUT_MS = 120_000
 # Attach every cell to the page, so the checks below see the whole notebook.
@@ -72,6 +79,41 @@ def _menu(page, menu: str, item: str) -> None:
     page.locator(".lm-Menu .lm-Menu-itemLabel").get_by_text(item, exact=True).click()
 
 
+def _project_copy(tmp_path):
+    """course/, labs/ and solutions/ of the project, copied under tmp_path/project."""
+    project = tmp_path / "project"
+    for folder in PROJECT_FOLDERS:
+        ignore = shutil.ignore_patterns(".*")
+        shutil.copytree(repo_root() / folder, project / folder, ignore=ignore)
+    return project
+
+
+def _file_item(page, name: str):
+    """The file browser's entry called name, in the folder it shows."""
+    exact = re.compile(f"^{re.escape(name)}$")
+    return page.locator(".jp-DirListing-content .jp-DirListing-item").filter(
+        has=page.locator(".jp-DirListing-itemText", has_text=exact)
+    )
+
+
+def _listed(page) -> list[str]:
+    """Names in the file browser's folder (call once one of them is on the page)."""
+    return page.locator(".jp-DirListing-content .jp-DirListing-itemText").all_inner_texts()
+
+
+def _watch_external_requests(page) -> list[str]:
+    """A list that fills with every request the page makes to an address not 127.0.0.1."""
+    external: list[str] = []
+
+    def note_external(request) -> None:
+        url = urlsplit(request.url)
+        if url.scheme in {"http", "https", "ws", "wss"} and url.hostname != "127.0.0.1":
+            external.append(request.url)
+
+    page.context.on("request", note_external)
+    return external
+
+
 def _kernel_python(lab: RunningLab) -> str:
     """argv[0] of the server's python3 kernelspec ("python" means the server's own python)."""
     url = f"{lab.url}api/kernelspecs?token={lab.token}"
@@ -90,22 +132,42 @@ def _saved_notebook_problems(path) -> list[str]:
     return problems
 
 
+def test_a_lab_opens_from_the_file_browser_and_solutions_are_not_listed(
+    tmp_path, chromium_page, record_property
+):
+    page = chromium_page
+    project = _project_copy(tmp_path)
+    screenshot = tmp_path / "jupyterlab-lab.png"
+    record_property("screenshot", str(screenshot))
+    external = _watch_external_requests(page)
+    with start_jupyterlab(project, home=tmp_path / "jupyter", settings=LAB_SETTINGS) as lab:
+        with _explain_failure(page, lab, screenshot):
+            page.goto(lab.page_url("lab"))
+            # One answer of the server fills the listing: once labs/ shows, all of it does.
+            _file_item(page, "labs").wait_for()
+            top = _listed(page)
+            assert "course" in top, f"the file browser lists {top}"
+            assert (project / "solutions").is_dir()
+            assert "solutions" not in top, f"the file browser lists solutions/: {top}"
+
+            _file_item(page, "labs").dblclick()
+            _file_item(page, Path(LAB).name).dblclick()
+            page.locator(".lm-TabBar-tab.lm-mod-current", has_text=Path(LAB).name).wait_for()
+            _wait_for_idle_kernel(page, timeout_ms=60_000)
+            notebook = page.locator(".jp-NotebookPanel:not(.lm-mod-hidden)")
+            notebook.get_by_role("heading", name=LAB_TITLE).wait_for()
+            page.screenshot(path=screenshot)
+    assert not external, f"the page requested addresses other than 127.0.0.1: {external}"
+
+
 def test_welcome_notebook_runs_in_jupyterlab(tmp_path, chromium_page, record_property):
     page = chromium_page
-    course = tmp_path / "course"
-    shutil.copytree(repo_root() / "course", course, ignore=shutil.ignore_patterns(".*"))
+    project = _project_copy(tmp_path)
     screenshot = tmp_path / "jupyterlab.png"
     record_property("screenshot", str(screenshot))
     print(f"screenshot: {screenshot}")
-    external: list[str] = []
-
-    def note_external(request) -> None:
-        url = urlsplit(request.url)
-        if url.scheme in {"http", "https", "ws", "wss"} and url.hostname != "127.0.0.1":
-            external.append(request.url)
-
-    page.context.on("request", note_external)
-    with start_jupyterlab(course, home=tmp_path / "jupyter", settings=LAB_SETTINGS) as lab:
+    external = _watch_external_requests(page)
+    with start_jupyterlab(project, home=tmp_path / "jupyter", settings=LAB_SETTINGS) as lab:
         with _explain_failure(page, lab, screenshot):
             kernel_python = _kernel_python(lab)
             assert kernel_python in {"python", "python3", sys.executable}, (

@@ -1,10 +1,17 @@
-"""Start JupyterLab on 127.0.0.1 from Python, isolated from the user's Jupyter setup.
+"""Start JupyterLab on 127.0.0.1 from Python, with the kit's Jupyter configuration.
 
-Module 00 opens the course with `make lab` (`jupyter lab --ServerApp.root_dir=course
---ip=127.0.0.1 --no-browser`); `lab_command()` builds that same command line. The browser
-test (tests/browser/test_jupyterlab.py) runs it through `start_jupyterlab()`: a free port,
-a random token, Jupyter's config, data, runtime, settings and workspace folders in a
-private home folder, and news and update checks off so that nothing reaches the internet.
+Module 00 opens the course with `make lab`, which runs JupyterLab at the project folder
+with the kit's configuration folder `jupyter-config/` on JUPYTER_CONFIG_PATH:
+
+    JUPYTER_CONFIG_PATH=<project>/jupyter-config python -m jupyterlab
+        --ServerApp.root_dir=<project> --ip=127.0.0.1 --no-browser --port=8888 ...
+
+`lab_command()` builds that command line and `LAB_CONFIG_DIR` names that folder. The
+configuration lists course/ and labs/ but hides instructor material (solutions/, tests/,
+...), encrypts kernel traffic, and turns off news and update checks so that nothing
+reaches the internet. The browser test (tests/browser/test_jupyterlab.py) runs the same
+command through `start_jupyterlab()`: a free port, a random token, and the user's Jupyter
+config, data, runtime, settings and workspace folders replaced by a private home folder.
 """
 
 from __future__ import annotations
@@ -28,12 +35,11 @@ from urllib.parse import quote
 import psutil
 
 from mlkit._runtime.net import LOCALHOST, free_port, wait_for_http
-from mlkit.settings import scratch_dir
+from mlkit.settings import repo_root, scratch_dir
 
-# JupyterLab 4.6 asks in a toast whether to fetch news; these user settings answer "never".
-LAB_SETTINGS = {
-    "@jupyterlab/apputils-extension:notification": {"fetchNews": "false", "checkForUpdates": False}
-}
+# The kit's Jupyter configuration (jupyter_server_config.py, labconfig/): `make lab` and
+# start_jupyterlab() put it on JUPYTER_CONFIG_PATH.
+LAB_CONFIG_DIR = repo_root() / "jupyter-config"
 
 
 class JupyterLabStartError(RuntimeError):
@@ -75,7 +81,10 @@ class RunningLab:
 
 
 def lab_command(root_dir: Path | str, port: int | None = None) -> list[str]:
-    """The `jupyter lab` command line of `make lab`; on exactly `port` when given."""
+    """The `jupyter lab` command line of `make lab`; on exactly `port` when given.
+
+    Run it with `JUPYTER_CONFIG_PATH` set to `LAB_CONFIG_DIR`, as `make lab` does.
+    """
     cmd = [
         sys.executable,
         "-m",
@@ -94,10 +103,12 @@ def lab_command(root_dir: Path | str, port: int | None = None) -> list[str]:
 def _isolated_env(home: Path, token: str, settings: dict[str, dict]) -> dict[str, str]:
     """Environment whose Jupyter and IPython folders all live under `home`.
 
-    The token goes in the environment, not on the command line where `ps` shows it.
+    The kit's configuration is the only extra config folder, as under `make lab`. The
+    token goes in the environment, not on the command line where `ps` shows it.
     `settings` maps plugin ids ("@jupyterlab/<package>:<plugin>") to user settings.
     """
-    env = {k: v for k, v in os.environ.items() if k not in {"JUPYTER_PATH", "JUPYTER_CONFIG_PATH"}}
+    env = {k: v for k, v in os.environ.items() if k != "JUPYTER_PATH"}
+    env["JUPYTER_CONFIG_PATH"] = str(LAB_CONFIG_DIR)
     env["JUPYTER_TOKEN"] = token
     folders = {
         "JUPYTER_CONFIG_DIR": home / "config",
@@ -162,10 +173,11 @@ def start_jupyterlab(
 
     `port` defaults to a free one and `token` to a random one. The kernel is this
     interpreter's (the venv's python3 kernelspec, which Jupyter prefers inside a venv).
-    Jupyter's config, data, runtime, settings and workspace folders and the server log live
-    under `home` (default: a temporary folder under the scratch area, removed afterwards).
-    `settings` adds JupyterLab user settings by plugin id to `LAB_SETTINGS`, e.g.
-    `{"@jupyterlab/notebook-extension:tracker": {"windowingMode": "none"}}`.
+    The server runs `lab_command()` with the kit's configuration (`LAB_CONFIG_DIR`), as
+    `make lab` does. The user's Jupyter config, data, runtime, settings and workspace
+    folders and the server log live under `home` (default: a temporary folder under the
+    scratch area, removed afterwards). `settings` sets JupyterLab user settings by plugin
+    id, e.g. `{"@jupyterlab/notebook-extension:tracker": {"windowingMode": "none"}}`.
 
     Waits until /api/status answers; raises `JupyterLabStartError` with the log's tail
     otherwise. On exit the server, its kernels and its process group are shut down.
@@ -173,7 +185,7 @@ def start_jupyterlab(
     root = Path(root_dir).resolve()
     if not root.is_dir():
         raise NotADirectoryError(f"root_dir must be an existing folder, got {str(root_dir)!r}.")
-    settings = {**LAB_SETTINGS, **(settings or {})}
+    settings = settings or {}
     bad = [plugin_id for plugin_id in settings if ":" not in plugin_id.strip(":")]
     if bad:
         raise ValueError(
@@ -185,12 +197,7 @@ def start_jupyterlab(
     home_path = Path(tempfile.mkdtemp(dir=scratch_dir("jupyterlab"))) if own_home else Path(home)
     home_path.mkdir(parents=True, exist_ok=True)
     env = _isolated_env(home_path, token, settings)
-    cmd = lab_command(root, port=port) + [
-        "--ServerApp.open_browser=False",
-        "--LabApp.news_url=None",
-        "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
-        "--LabApp.extension_manager=readonly",
-    ]
+    cmd = lab_command(root, port=port)
     log_path = home_path / "jupyterlab.log"
     with log_path.open("wb") as log:
         proc = subprocess.Popen(
