@@ -34,11 +34,13 @@ def docker_problem(timeout: float = 15.0) -> str | None:
     return None
 
 
-def require_docker() -> None:
-    """Raise `DockerUnavailableError`, saying how to start an engine, unless one answers."""
+def require_docker(
+    need: str = "",
+    advice: str = "Start a Docker engine (Docker Desktop, or `sudo dockerd`; in this kit "
+    "`.ci/start-dockerd.sh`) and try again.",
+    error: type[Exception] = DockerUnavailableError,
+) -> None:
+    """Raise `error` ("NEED: why no engine answers. ADVICE") unless an engine answers."""
     problem = docker_problem()
     if problem is not None:
-        raise DockerUnavailableError(
-            f"{problem}. Start a Docker engine (Docker Desktop, or `sudo dockerd`; in this "
-            "kit `.ci/start-dockerd.sh`) and try again."
-        )
+        raise error(f"{need}: {problem}. {advice}" if need else f"{problem}. {advice}")

@@ -16,6 +16,7 @@ import subprocess
 import uuid
 from pathlib import Path
 
+from mlkit._runtime.docker import docker, require_docker
 from mlkit.grading.exceptions import SandboxUnavailableError
 from mlkit.grading.limits import GradingLimits
 from mlkit.grading.sandbox import JobDir, Sandbox
@@ -46,17 +47,12 @@ def remove_containers(run: str) -> None:
 
 def check_docker() -> None:
     """Raise SandboxUnavailableError unless an engine answers and the image exists."""
-    from mlkit._runtime.docker import docker_problem
-
-    problem = docker_problem()
-    if problem is not None:
-        raise SandboxUnavailableError(
-            f"--sandbox docker needs a Docker engine: {problem}. "
-            "Start one (in this kit: .ci/start-dockerd.sh) or use --sandbox process."
-        )
-    found = subprocess.run(
-        ["docker", "image", "inspect", image()], capture_output=True, text=True, timeout=60
+    require_docker(
+        "--sandbox docker needs a Docker engine",
+        "Start one (in this kit: .ci/start-dockerd.sh) or use --sandbox process.",
+        SandboxUnavailableError,
     )
+    found = docker("image", "inspect", image())
     if found.returncode != 0:
         raise SandboxUnavailableError(
             f"--sandbox docker runs the image {image()!r}, which this engine does not have. "
