@@ -70,7 +70,7 @@ def listener_pids(port: int) -> set[int | None]:
     """The processes listening on TCP `port` on this machine (None: one this user cannot see)."""
     try:
         connections = psutil.net_connections(kind="tcp")
-    except psutil.AccessDenied:
+    except (psutil.Error, OSError):  # not allowed, or no /proc/net here: nobody known
         return {None}
     return {
         conn.pid
