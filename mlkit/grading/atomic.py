@@ -17,7 +17,8 @@ def write_atomic(path: str | Path, data: str | bytes) -> Path:
     """Write data to path through a temporary file in the same folder and a rename."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    raw = data.encode("utf-8") if isinstance(data, str) else data
+    # a lone surrogate (text the grader failed to clean) becomes "?" rather than a crash
+    raw = data.encode("utf-8", "replace") if isinstance(data, str) else data
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as handle:
