@@ -115,7 +115,7 @@ def test_notebook_metadata_and_widget_state_past_the_cap_are_dropped_but_the_ker
     state = {"application/vnd.jupyter.widget-state+json": {"state": {"w": {"junk": "w" * BIG}}}}
     nb, cut = limited(notebook(code(), widgets=state, junk="j" * BIG, author="me"))
     assert set(nb.metadata) == {"kernelspec", "author", NOTE_KEY}
-    assert cut == ["2 notebook metadata entries"]
+    assert cut == ["notebook metadata (2 entries)"]
 
 
 def test_cells_past_half_the_cap_become_one_note_and_outputs_still_fit():
@@ -143,3 +143,13 @@ def test_the_size_estimate_is_never_below_what_nbformat_writes():
         note="m\n" * 40,
     )
     assert written_size(nb, 0) >= written(nb)
+
+
+def test_thousands_of_small_cells_with_outputs_stay_within_the_cap():
+    cells = [code(f"print({n})", stream(f"{n} " + "x" * 100 + "\n")) for n in range(4000)]
+    nb = notebook(*cells, language_info={"name": "python", "junk": "j" * BIG})
+    nb, cut = limit_output(nb, 4 * CAP)
+    assert written(nb) <= 4 * CAP
+    assert nb.cells[0].outputs == [stream("0 " + "x" * 100 + "\n")]
+    assert "language_info" not in nb.metadata
+    assert [part.split(" ")[0] for part in cut] == ["cells", "outputs", "notebook"]

@@ -12,11 +12,12 @@ an instructor most:
    cell's metadata (key NOTE_KEY);
 3. outputs, in order: from the first output that does not fit, the rest are replaced
    by one note in that cell;
-4. the notebook's metadata, except its kernelspec and language: what does not fit is
+4. the notebook's metadata, except its kernelspec (the grader's): what does not fit is
    replaced by a note under NOTE_KEY.
 
-Sizes are measured as nbformat writes them (indented, multi-line strings split into
-lines), so a megabyte of newlines counts for what it takes on disk.
+Sizes are measured as nbformat writes them (indented, strings split into lines), so a
+megabyte of newlines counts for what it takes on disk; each part's size is an upper
+bound, so the parts kept never add up to more than the room.
 """
 
 from __future__ import annotations
@@ -28,7 +29,6 @@ import nbformat
 
 NOTE_KEY = "mlkit_grade"
 NOTE_ROOM = 4096  # bytes kept free for the notes themselves
-KEPT_METADATA = ("kernelspec", "language_info")
 CELL_DEPTH, OUTPUT_DEPTH = 2, 4  # how deep cells and outputs sit in the file's JSON
 
 
@@ -36,10 +36,10 @@ def limit_output(
     nb: nbformat.NotebookNode, max_bytes: int
 ) -> tuple[nbformat.NotebookNode, list[str]]:
     """nb cut to at most max_bytes as written, and a list of what was cut (empty: nothing)."""
-    if written_size(nb, 0) <= max_bytes:
+    if len(nbformat.v4.writes(nb).encode("utf-8", "replace")) <= max_bytes:
         return nb, []
     kb = max_bytes // 1024
-    base = {key: nb.metadata[key] for key in KEPT_METADATA if key in nb.metadata}
+    base = {"kernelspec": nb.metadata.get("kernelspec", {})}
     budget = _Budget(max_bytes - NOTE_ROOM - written_size({**nb, "cells": [], "metadata": base}, 0))
     sources = _Budget(budget.left // 2)
     cut = _cut_cells(nb, sources, kb)
@@ -64,9 +64,12 @@ def written_size(value: Any, depth: int) -> int:
 
 
 def _as_lines(value: Any) -> Any:
-    """value with every multi-line string split into lines, as nbformat writes sources."""
+    """value with every string as a list of lines, the way nbformat writes sources and text.
+
+    (nbformat splits only some fields; splitting all of them can only overestimate.)
+    """
     if isinstance(value, str):
-        return value.splitlines(True) if "\n" in value else value
+        return value.splitlines(True)
     if isinstance(value, list):
         return [_as_lines(v) for v in value]
     if isinstance(value, dict):
@@ -107,7 +110,8 @@ def _cut_outputs(nb: nbformat.NotebookNode, budget: _Budget, kb: int) -> list[st
     for number, cell in enumerate(nb.cells, 1):
         outputs = cell.get("outputs", [])
         for position, output in enumerate(outputs):
-            if not budget.take(written_size(output, OUTPUT_DEPTH)):
+            closing = OUTPUT_DEPTH + 2 if position == 0 else 0  # `[]` becomes `[\n ... ]`
+            if not budget.take(written_size(output, OUTPUT_DEPTH) + closing):
                 cell.outputs = [*outputs[:position], dropped_output_note(kb)]
                 for later in nb.cells[number:]:
                     if later.get("outputs"):
@@ -137,20 +141,16 @@ def _cut_cell_extras(nb: nbformat.NotebookNode, budget: _Budget, kb: int) -> lis
 
 
 def _cut_notebook_metadata(nb: nbformat.NotebookNode, budget: _Budget, kb: int) -> list[str]:
-    dropped = [
-        key
-        for key in list(nb.metadata)
-        if key not in KEPT_METADATA and not budget.take(written_size({key: nb.metadata[key]}, 1))
-    ]
-    for key in dropped:
-        del nb.metadata[key]
+    dropped = 0
+    for key in [key for key in nb.metadata if key != "kernelspec"]:
+        if not budget.take(written_size({key: nb.metadata[key]}, 1)):
+            del nb.metadata[key]
+            dropped += 1
     if not dropped:
         return []
-    nb.metadata[NOTE_KEY] = (
-        f"[mlkit grade: {len(dropped)} notebook metadata entries dropped: "
-        f"the executed copy keeps {kb} KB]"
-    )
-    return [f"{len(dropped)} notebook metadata entries"]
+    what = f"notebook metadata ({dropped} {'entry' if dropped == 1 else 'entries'})"
+    nb.metadata[NOTE_KEY] = f"[mlkit grade: {what} dropped: the executed copy keeps {kb} KB]"
+    return [what]
 
 
 def _cells(numbers: list[int]) -> str:
