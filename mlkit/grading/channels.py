@@ -17,6 +17,10 @@ kernel was given. So the client the grader uses (GuardedKernelClient):
 
 A dropped message changes nothing but the learner's own run: the cell goes on, and
 the report becomes a `protocol-error` event with the reason (mlkit.grading.results).
+
+Known limit: ZeroMQ bounds each frame, not how many frames one message has, so a kernel
+that repeats one large buffer as thousands of frames of a single message can still make
+the grader's worker hold them all before any check runs.
 """
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 
 Reading upgrades any nbformat version to v4 and turns every way a file can be broken
 (including JSON nested too deeply to parse) into UnreadableNotebookError; a lone
-surrogate in a string (a `\ud800` escape) becomes U+FFFD, so that what is read can
+surrogate in a string (a `\\ud800` escape) becomes U+FFFD, so that what is read can
 always be written as UTF-8. Then NORMALISE_STEPS apply, in order: learner-set tags
 that change execution go, outputs go, cells are renumbered (duplicated cells are legal
 input), and the kernelspec becomes the grading kernel's.
