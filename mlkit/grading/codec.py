@@ -9,18 +9,29 @@ always says True arrives as an opaque reference, which compares equal to nothing
 
 Anything else is encoded as a *reference* `{"t": "ref", ...}` to an object kept in the
 kernel; the grader can call its methods remotely (mlkit.grading.remote).
+
+Whatever arrives was made by the learner's code, so reading it never fails any other
+way than with CodecError: `loads` parses JSON text of a bounded size (with no lone
+surrogate left in any string, so that what is kept can be written as UTF-8), and
+`decode` refuses every shape it does not document, however it is malformed.
 """
 
 from __future__ import annotations
 
 import base64
+import json
 import math
+import re
 from collections.abc import Callable
 from typing import Any
 
 from mlkit.grading.exceptions import CodecError
 
 MAX_DEPTH = 64
+MAX_ELEMENTS = 2**26  # items an array's shape or a range index may describe
+# A lone surrogate in a str, or the JSON escape (\ud800 to \udfff) that makes one.
+SURROGATE = re.compile(r"[\ud800-\udfff]|\\u[dD][89a-fA-F]")
+LONE_SURROGATE = re.compile(r"[\ud800-\udfff]")
 ARRAY_KINDS = "biufcmM"  # bool, ints, floats, complex, timedelta, datetime: no objects
 TEXT_DTYPES = ("object", "str", "string")
 
@@ -136,8 +147,58 @@ def _index(index: Any, again: Callable[[Any], Any]) -> dict:
     return {"t": "index", "name": again(index.name), "values": _column(index.to_series(), again)}
 
 
+def loads(text: Any, *, max_chars: int, what: str = "the data") -> Any:
+    """Parse JSON text the learner's side produced, or raise CodecError saying what is wrong.
+
+    Strings in the result never hold lone surrogates (each becomes U+FFFD).
+    """
+    if not isinstance(text, str):
+        raise CodecError(f"{what} is not text (got {type(text).__name__})")
+    if len(text) > max_chars:
+        raise CodecError(f"{what} has {len(text)} characters, more than the {max_chars} accepted")
+    try:
+        value = json.loads(text)
+    except RecursionError:
+        raise CodecError(f"{what} is JSON nested too deeply") from None
+    except ValueError as err:
+        raise CodecError(f"{what} is not JSON ({str(err)[:200]})") from None
+    return valid_text(value) if SURROGATE.search(text) else value
+
+
+def valid_text(value: Any) -> Any:
+    """value (JSON data) with every lone surrogate in its strings replaced by U+FFFD."""
+    try:
+        return _replace_surrogates(value)
+    except RecursionError:
+        raise CodecError("the data is nested too deeply") from None
+
+
+def _replace_surrogates(value: Any) -> Any:
+    if isinstance(value, str):
+        return LONE_SURROGATE.sub("\ufffd", value)
+    if isinstance(value, list):
+        return [_replace_surrogates(v) for v in value]
+    if isinstance(value, dict):
+        return {_replace_surrogates(k): _replace_surrogates(v) for k, v in value.items()}
+    return value
+
+
 def decode(data: Any, resolve_ref: RefResolver | None = None, depth: int = 0) -> Any:
-    """Rebuild a value from encode()'s output, accepting nothing but the documented shapes."""
+    """Rebuild a value from encode()'s output, accepting nothing but the documented shapes.
+
+    Anything else raises CodecError: a missing field, a wrong type, data that numpy or
+    pandas refuse (a shape that does not match, an unknown dtype, an unhashable key).
+    """
+    try:
+        return _decode(data, resolve_ref, depth)
+    except CodecError:
+        raise
+    except (KeyError, TypeError, ValueError, IndexError, OverflowError) as err:
+        detail = f"{type(err).__name__}: {err}"[:200]
+        raise CodecError(f"malformed encoded data ({detail})") from None
+
+
+def _decode(data: Any, resolve_ref: RefResolver | None, depth: int) -> Any:
     if depth > MAX_DEPTH:
         raise CodecError(f"value nested deeper than {MAX_DEPTH} levels")
     if data is None or type(data) in (bool, int, float, str):
@@ -146,7 +207,7 @@ def decode(data: Any, resolve_ref: RefResolver | None = None, depth: int = 0) ->
         raise CodecError(f"unexpected {type(data).__name__} in encoded data")
 
     def again(item: Any) -> Any:
-        return decode(item, resolve_ref, depth + 1)
+        return _decode(item, resolve_ref, depth + 1)
 
     tag = data["t"]
     if tag == "float":
@@ -243,7 +304,10 @@ def _decode_index(data: Any, again: Callable[[Any], Any]) -> Any:
     if type(data) is not dict:
         raise CodecError("expected an encoded index")
     if data.get("t") == "range":
-        return pd.RangeIndex(int(data["start"]), int(data["stop"]), int(data["step"]))
+        bounds = range(_whole(data["start"]), _whole(data["stop"]), _whole(data["step"]))
+        if len(bounds) > MAX_ELEMENTS:
+            raise CodecError(f"a range index of {len(bounds)} items (at most {MAX_ELEMENTS})")
+        return pd.RangeIndex(bounds.start, bounds.stop, bounds.step)
     if data.get("t") == "index":
         return pd.Index(_decode_column(data["values"], again), name=again(data["name"]))
     raise CodecError("expected an encoded index")
@@ -269,12 +333,20 @@ def _text(value: Any) -> str:
 
 def _shape(value: Any) -> tuple[int, ...]:
     shape = tuple(_list(value))
-    if not all(type(n) is int and n >= 0 for n in shape):
-        raise CodecError(f"bad array shape {value!r}")
+    if len(shape) > MAX_DEPTH or not all(type(n) is int and n >= 0 for n in shape):
+        raise CodecError(f"bad array shape {str(value)[:100]}")
+    if math.prod(max(n, 1) for n in shape) > MAX_ELEMENTS:  # (10**12, 0) holds no data
+        raise CodecError(f"array shape {shape} describes more than {MAX_ELEMENTS} items")
     return shape
+
+
+def _whole(value: Any) -> int:
+    if type(value) is not int:
+        raise CodecError(f"expected a whole number, got {type(value).__name__}")
+    return value
 
 
 def _one_of(value: Any, allowed: tuple[str, ...]) -> str:
     if value not in allowed:
-        raise CodecError(f"expected one of {allowed}, got {value!r}")
+        raise CodecError(f"expected one of {allowed}, got {repr(value)[:100]}")
     return value

@@ -6,10 +6,18 @@ adds what grading needs to nbclient:
 - every cell runs, errors or not (like nbgrader's autograder), each error recorded;
 - a cell past `cell_timeout` is interrupted, as if the learner pressed stop, and the
   run goes on; a cell that ignores the interrupt gets the kernel killed;
-- output beyond `output_kb` is dropped as it arrives, so 50 MB of prints cost nothing;
+- every message from the kernel is checked first (mlkit.grading.channels): one the
+  grader cannot use is dropped and recorded as a `protocol-error` event; a kernel that
+  finishes a cell but then sends nothing more on its output channel (closed, or cut off
+  after an oversized message) is killed;
+- output beyond `output_kb` is dropped as it arrives, whatever its kind (streams, rich
+  displays and their metadata, display updates, tracebacks), so 50 MB of prints cost
+  nothing; widget messages are dropped (there is no widget front end to keep state for);
 - a watchdog kills the whole sandbox at the notebook's wall-clock `timeout`;
 - when, and only when, the last cell has run, the hidden tests run (mlkit.grading.judge)
-  against the still-running kernel; then the kernel is shut down.
+  against the still-running kernel; then the kernel is shut down;
+- the executed copy is cut to `output_kb` as a whole, sources, metadata and attachments
+  included (mlkit.grading.transforms.limit_output).
 
 Whether the run reached its end is decided here, from the kernel's replies and the
 process's fate, never from anything the notebook prints.
@@ -33,6 +41,7 @@ from papermill.exceptions import PapermillExecutionError
 from papermill.execute import remove_error_markers
 
 from mlkit.grading.assignment import Assignment
+from mlkit.grading.channels import MAX_FRAME_BYTES
 from mlkit.grading.judge import run_hidden_tests
 from mlkit.grading.kernel import start_kernel
 from mlkit.grading.limits import GradingLimits
@@ -40,11 +49,14 @@ from mlkit.grading.registry import TestRegistry
 from mlkit.grading.remote import INTERRUPT_GRACE, KernelProbe
 from mlkit.grading.sandbox import Sandbox
 from mlkit.grading.scoring import QuestionScore
+from mlkit.grading.transforms.limit_output import dropped_output_note, limit_output
 from mlkit.grading.transforms.set_kernelspec import GRADING_KERNEL_NAME
 
 ENGINE_NAME = "mlkit-grading"
 STARTUP_TIMEOUT = 60
 TIMEOUT_ENAME = "CellTimeoutError"
+MAX_EVENTS_PER_KIND = 20
+MAX_DETAIL_CHARS = 500
 
 _quiet = logging.getLogger("mlkit.grading.nbclient")
 _quiet.addHandler(logging.NullHandler())
@@ -60,11 +72,29 @@ class RunRecord:
     output_bytes: int = 0
     output_truncated: bool = False
     scores: dict[str, QuestionScore] = field(default_factory=dict)
+    unlisted: dict[str, int] = field(default_factory=dict)
 
     def event(self, kind: str, index: int | None, detail: str) -> None:
-        """Record one event at the cell with 0-based index (stored as a cell number from 1)."""
+        """Record one event at the cell with 0-based index (stored as a cell number from 1).
+
+        Only the first MAX_EVENTS_PER_KIND events of a kind are listed (close() counts the
+        others), and each detail is cut to MAX_DETAIL_CHARS.
+        """
+        if sum(e["kind"] == kind for e in self.events) >= MAX_EVENTS_PER_KIND:
+            self.unlisted[kind] = self.unlisted.get(kind, 0) + 1
+            return
         number = None if index is None else index + 1
-        self.events.append({"kind": kind, "cell": number, "detail": detail})
+        self.events.append({"kind": kind, "cell": number, "detail": detail[:MAX_DETAIL_CHARS]})
+
+    def close(self) -> None:
+        """Add one event that counts the events left unlisted, if any."""
+        if self.unlisted:
+            counts = ", ".join(f"{kind}: {n}" for kind, n in sorted(self.unlisted.items()))
+            total = sum(self.unlisted.values())
+            self.events.append(
+                {"kind": "unlisted", "cell": None, "detail": f"{total} more events ({counts})"}
+            )
+            self.unlisted = {}
 
 
 class GradingSession:
@@ -109,7 +139,14 @@ class GradingSession:
             self._disarm()
             self._shutdown()
         assert self.executed is not None  # noqa: S101 (types only: set by the run above)
-        return remove_error_markers(self.executed)
+        kb = self.limits.output_kb
+        executed, cut = limit_output(remove_error_markers(self.executed), kb * 1024)
+        if cut:
+            self.run.event(
+                "output-truncated", None, f"the executed copy keeps {kb} KB: {'; '.join(cut)}"
+            )
+        self.run.close()
+        return executed
 
     def judge(self, kc: Any) -> None:
         """Run the hidden tests against the kernel, under their own watchdog."""
@@ -122,10 +159,11 @@ class GradingSession:
             interrupt=self.km.interrupt_kernel,
             alive=self.km.is_alive,
             kill=self.sandbox.kill,
+            report=lambda problem: self.run.event("protocol-error", None, problem),
         )
         probe.release()
         self.run.scores = run_hidden_tests(self.assignment, self.registry, probe)
-        if probe.gone:
+        if probe.gone and not probe.broken:
             cause = self.sandbox.diagnose()
             self.run.event(
                 "tests-kernel-died", None, f"{probe.gone}" + (f" ({cause})" if cause else "")
@@ -180,6 +218,8 @@ class GradingNotebookClient(PapermillNotebookClient):
         super().__init__(nb_man, km=session.km, **kwargs)
         self.session = session
         self.output_cap = session.limits.output_kb * 1024
+        self.cell_index: int | None = None  # the cell running, None while the tests run
+        self.timed_out: int | None = None  # the last cell interrupted for its time limit
 
     def execute(self, **kwargs: Any) -> nbformat.NotebookNode:
         """Run every cell; if the last one ran, judge. The caller shuts the kernel down."""
@@ -187,7 +227,9 @@ class GradingNotebookClient(PapermillNotebookClient):
         try:
             with self.setup_kernel(**kwargs):
                 self.session.sandbox.seal()
+                self.kc.report_to(self._dropped)
                 self.papermill_execute_cells()
+                self.cell_index = None
                 if self.session.run.completed:
                     self.session.judge(self.kc)
         finally:
@@ -199,18 +241,22 @@ class GradingNotebookClient(PapermillNotebookClient):
     def papermill_execute_cells(self) -> None:
         """Execute cells in order; stop only when the kernel is gone."""
         for index, cell in enumerate(self.nb.cells):
+            self.cell_index = index
             try:
                 self.nb_man.cell_start(cell, index)
                 self.execute_cell(cell, index)
             except DeadKernelError:
                 self.session.kernel_stopped(index)
                 return
-            except CellTimeoutError:  # the kernel did not go idle after the interrupt
-                self.session.run.event(
-                    "interrupt-ignored",
-                    index,
-                    f"cell {index + 1} ignored the interrupt and was killed",
-                )
+            except CellTimeoutError:  # the kernel replied, but no end of output followed
+                if self.timed_out == index:  # it did not go idle after the interrupt
+                    self.session.run.event(
+                        "interrupt-ignored",
+                        index,
+                        f"cell {index + 1} ignored the interrupt and was killed",
+                    )
+                else:
+                    self.session.run.event("channel-broken", index, _silent(index))
                 self.session.sandbox.kill()
                 return
             finally:
@@ -219,6 +265,7 @@ class GradingNotebookClient(PapermillNotebookClient):
 
     async def _async_handle_timeout(self, timeout: int, cell: Any = None) -> Any:
         index = next((i for i, c in enumerate(self.nb.cells) if c is cell), None)
+        self.timed_out = index
         where = f"cell {index + 1}" if index is not None else "a cell"
         self.session.run.event(
             "cell-timeout",
@@ -230,38 +277,75 @@ class GradingNotebookClient(PapermillNotebookClient):
     async def _check_raise_for_error(self, cell: Any, cell_index: int, exec_reply: Any) -> None:
         content = (exec_reply or {}).get("content", {})
         if content.get("status") == "error" and content.get("ename") != TIMEOUT_ENAME:
-            ename, evalue = str(content.get("ename")), str(content.get("evalue"))[:300]
+            ename, evalue = str(content.get("ename"))[:100], str(content.get("evalue"))[:300]
             self.session.run.event("cell-error", cell_index, f"{ename}: {evalue}".rstrip(": "))
         await super()._check_raise_for_error(cell, cell_index, exec_reply)
 
     def output(self, outs: list, msg: dict, display_id: str | None, cell_index: int) -> Any:
         """Keep output until the cap; past it, drop it and say so once."""
-        run = self.session.run
-        size = _output_size(msg)
-        if run.output_bytes + size > self.output_cap:
-            if not run.output_truncated:
-                run.output_truncated = True
-                kb = self.session.limits.output_kb
-                run.event("output-truncated", cell_index, f"output past {kb} KB was dropped")
-                outs.append(
-                    nbformat.v4.new_output(
-                        "stream",
-                        name="stderr",
-                        text=f"[mlkit grade: output past {kb} KB dropped]\n",
-                    )
-                )
+        if not self._within_cap(msg, cell_index, outs):
             return None
-        run.output_bytes += size
         return super().output(outs, msg, display_id, cell_index)
 
+    def _update_display_id(self, display_id: str, msg: dict) -> None:
+        """Update displays with display_id (`update_display_data`) while under the cap."""
+        if display_id in self._display_id_map and self._within_cap(msg, self.cell_index):
+            super()._update_display_id(display_id, msg)
 
-def _output_size(msg: dict) -> int:
-    content = msg.get("content", {})
-    if "text" in content:
-        return len(content["text"])
-    if "data" in content:
-        return sum(len(str(v)) for v in content["data"].values())
-    return sum(len(line) for line in content.get("traceback", []))
+    def handle_comm_msg(self, outs: list, msg: dict, cell_index: int) -> None:
+        """Drop widget messages: there is no widget front end, so no widget state is kept."""
+
+    def _within_cap(self, msg: dict, cell_index: int | None, outs: list | None = None) -> bool:
+        """Count msg's content against the output cap; past it, say so once and refuse."""
+        run = self.session.run
+        size = message_size(msg)
+        if run.output_bytes + size <= self.output_cap:
+            run.output_bytes += size
+            return True
+        if not run.output_truncated:
+            run.output_truncated = True
+            kb = self.session.limits.output_kb
+            run.event("output-truncated", cell_index, f"output past {kb} KB was dropped")
+            if outs is not None:
+                outs.append(dropped_output_note(kb))
+        return False
+
+    def _dropped(self, problem: str) -> None:
+        index = self.cell_index
+        where = f"in cell {index + 1}" if index is not None else "while the tests ran"
+        self.session.run.event(
+            "protocol-error", index, f"the kernel sent {problem} {where}; it was ignored"
+        )
+
+
+def message_size(msg: dict) -> int:
+    """About the characters msg's content takes as JSON: what keeping it would cost.
+
+    Counted without building the JSON (a message may be hundreds of megabytes).
+    """
+    size, stack = 0, [msg["content"]]
+    while stack:
+        value = stack.pop()
+        if isinstance(value, str):
+            size += len(value) + 2
+        elif isinstance(value, dict):
+            size += 2 + 4 * len(value)
+            stack.extend(value.keys())
+            stack.extend(value.values())
+        elif isinstance(value, list):
+            size += 2 + 2 * len(value)
+            stack.extend(value)
+        else:
+            size += 8
+    return size
+
+
+def _silent(index: int) -> str:
+    return (
+        f"cell {index + 1} finished, but the kernel sent nothing more on its output channel "
+        f"for {INTERRUPT_GRACE:g} s (was the channel closed, or a message of more than "
+        f"{MAX_FRAME_BYTES // 2**20} MB cut off?), so the grader stopped it"
+    )
 
 
 class GradingEngine(NBClientEngine):

@@ -4,20 +4,27 @@ Whatever kernelspec a submission names, it runs on this one (the normalise step 
 the notebook's kernelspec too). The kernel talks ZeroMQ over `ipc` sockets in the job
 folder rather than TCP, because the sandbox has no network: not even the grader's
 127.0.0.1. Interrupts are sent as messages, which work across namespaces and containers.
+Its clients check every message (mlkit.grading.channels), and of what the kernel process
+writes to its own stdout and stderr the job folder keeps the first MAX_LOG_BYTES.
 """
 
 from __future__ import annotations
 
-from typing import Any
+import subprocess
+import threading
+from pathlib import Path
+from typing import IO, Any
 
 from jupyter_client import AsyncKernelManager
 from jupyter_client.kernelspec import KernelSpec, KernelSpecManager
 from jupyter_core.utils import run_sync
 
+from mlkit.grading.channels import GuardedKernelClient
 from mlkit.grading.sandbox import Sandbox
 from mlkit.grading.transforms.set_kernelspec import GRADING_KERNEL_NAME
 
 KERNEL_ARGUMENTS = ["--HistoryManager.hist_file=:memory:"]
+MAX_LOG_BYTES = 2**20
 
 
 class SandboxKernelSpecs(KernelSpecManager):
@@ -47,10 +54,28 @@ def start_kernel(sandbox: Sandbox) -> AsyncKernelManager:
         transport="ipc",
         ip=str(job.ipc_prefix),
         connection_file=str(job.connection_file),
+        client_factory=GuardedKernelClient,
     )
     km.write_connection_file()
     sandbox.prepare()
-    with job.log.open("ab") as log:
-        run_sync(km.start_kernel)(extra_arguments=KERNEL_ARGUMENTS, stdout=log, stderr=log)
-    sandbox.started(km.provisioner.process)
+    run_sync(km.start_kernel)(
+        extra_arguments=KERNEL_ARGUMENTS, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
+    )
+    process = km.provisioner.process
+    sandbox.started(process)
+    threading.Thread(target=keep_head, args=(process.stdout, job.log), daemon=True).start()
     return km
+
+
+def keep_head(stream: IO[bytes], path: Path, limit: int = MAX_LOG_BYTES) -> None:
+    """Copy the first limit bytes of stream to path; read and drop the rest until it ends.
+
+    The kernel never blocks on a full pipe, and however much it writes (a learner's code
+    can write to file descriptors 1 and 2 directly), the log stays within limit.
+    """
+    with stream, path.open("ab") as log:
+        kept = 0
+        while chunk := stream.read1(65536):
+            if kept < limit:
+                log.write(chunk[: limit - kept])
+                kept += len(chunk)

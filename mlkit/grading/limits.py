@@ -2,12 +2,15 @@
 
 The process sandbox enforces them with rlimits, namespaces and a wall-clock watchdog;
 the docker sandbox with the container's memory, CPU and process caps plus the same
-watchdog. nbclient enforces the per-cell timeout, and the grader caps stored output.
+watchdog. nbclient enforces the per-cell timeout, and the grader caps stored output
+(mlkit.grading.execute) and the executed copy (mlkit.grading.transforms.limit_output).
 """
 
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, fields
+
+MIN_OUTPUT_KB = 16
 
 
 @dataclass(frozen=True)
@@ -18,7 +21,8 @@ class GradingLimits:
     cell_timeout: seconds one cell may run before the grader interrupts it.
     test_timeout: seconds one hidden-test request may take in the learner's code.
     memory_mb: address-space (process) or memory (docker) limit of the kernel.
-    output_kb: output kept in the executed notebook; the rest is dropped.
+    output_kb: size of the executed notebook the grader keeps: output past it is dropped
+        as it arrives, and the copy is cut to it as a whole (sources, metadata included).
     cpus: CPUs (docker) and BLAS/OpenMP threads a submission may use.
     disk_mb: size of the writable working folder and /tmp.
     max_processes: processes and threads the submission may create.
@@ -51,6 +55,12 @@ class GradingLimits:
             raise ValueError(
                 f"GradingLimits(memory_mb=...): a Python kernel needs at least 256 MB, "
                 f"got {self.memory_mb}"
+            )
+        if self.output_kb < MIN_OUTPUT_KB:
+            raise ValueError(
+                f"GradingLimits(output_kb=...): an executed notebook needs at least "
+                f"{MIN_OUTPUT_KB} KB (for its cells and the notes on what was cut), "
+                f"got {self.output_kb}"
             )
 
     def to_dict(self) -> dict[str, float]:

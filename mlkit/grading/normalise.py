@@ -1,7 +1,9 @@
 """Read a submitted notebook, whatever its nbformat version, and make it safe to run.
 
 Reading upgrades any nbformat version to v4 and turns every way a file can be broken
-into UnreadableNotebookError. Then NORMALISE_STEPS apply, in order: learner-set tags
+(including JSON nested too deeply to parse) into UnreadableNotebookError; a lone
+surrogate in a string (a `\\ud800` escape) becomes U+FFFD, so that what is read can
+always be written as UTF-8. Then NORMALISE_STEPS apply, in order: learner-set tags
 that change execution go, outputs go, cells are renumbered (duplicated cells are legal
 input), and the kernelspec becomes the grading kernel's.
 """
@@ -14,7 +16,8 @@ from pathlib import Path
 
 import nbformat
 
-from mlkit.grading.exceptions import UnreadableNotebookError
+from mlkit.grading.codec import SURROGATE, valid_text
+from mlkit.grading.exceptions import CodecError, UnreadableNotebookError
 from mlkit.grading.labs import Transform, apply_steps
 from mlkit.grading.submissions import open_submission
 from mlkit.grading.transforms import (
@@ -47,11 +50,15 @@ def read_submission(path: Path) -> nbformat.NotebookNode:
                 )
             text = handle.read().decode("utf-8")
         nb = nbformat.from_dict(nbformat.reads(text, as_version=4))  # v3 upgrades are Structs
+        if SURROGATE.search(text):
+            nb = nbformat.from_dict(valid_text(nb))
         nbformat.validate(nb)
     except UnreadableNotebookError:
         raise
     except (json.JSONDecodeError, nbformat.reader.NotJSONError) as err:
         raise UnreadableNotebookError(str(path), f"not valid JSON ({_first_line(err)})") from None
+    except (RecursionError, CodecError):
+        raise UnreadableNotebookError(str(path), "nested too deeply to read") from None
     except UnicodeDecodeError:
         raise UnreadableNotebookError(str(path), "not UTF-8 text") from None
     except nbformat.ValidationError as err:

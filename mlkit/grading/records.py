@@ -3,7 +3,8 @@
 Each finished submission is saved, atomically, as `records/<learner>.json` together with
 a fingerprint of everything its grade depends on (the submitted file, the solution with
 its tests, the limits and the sandbox). A later run skips a learner whose record has the
-same fingerprint, unless forced; grader errors are always graded again.
+same fingerprint, unless forced; grader errors, and records that are not a valid
+result, are always graded again.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from mlkit.grading.results import SubmissionResult
 from mlkit.grading.submissions import open_submission
 
 GRADER_VERSION = "2"
+MAX_RECORD_BYTES = 8 * 2**20  # a real record is well under 1 MB
 
 
 def fingerprint(
@@ -50,11 +52,17 @@ def save_record(out: Path, result: SubmissionResult) -> None:
 
 
 def reusable_record(out: Path, learner: str, expected: str) -> SubmissionResult | None:
-    """learner's saved result when its fingerprint is expected and it is not a grader error."""
+    """learner's saved result when its fingerprint is expected and it is not a grader error.
+
+    A record that is too large, not JSON or not a result (truncated, forged, edited) is
+    no record: the learner is graded again.
+    """
     path = record_path(out, learner)
     try:
-        result = SubmissionResult.from_dict(json.loads(path.read_text()))
-    except (OSError, ValueError, TypeError):
+        if path.stat().st_size > MAX_RECORD_BYTES:
+            return None
+        result = SubmissionResult.from_dict(json.loads(path.read_text(encoding="utf-8")))
+    except (OSError, ValueError, RecursionError):
         return None
     if result.learner != learner or result.fingerprint != expected:
         return None

@@ -9,19 +9,24 @@ The tests themselves, and every comparison they make, run here in the grader.
 A reference is deliberately useless as a value: it equals nothing but itself, has no
 truth value, and refuses private and dunder attributes, so a learner's object whose
 `__eq__` always returns True, or one that fakes numpy's array interface, gains nothing.
+
+A reply is whatever the learner's kernel published: one that is not JSON, too large,
+truncated or not plain data fails the test that asked (CodecError) and is reported
+(`report`), and a kernel that answers on the shell channel but then sends nothing more
+on its output channel (closed, or cut off after an oversized message) is stopped,
+so that no test waits for it.
 """
 
 from __future__ import annotations
 
-import json
 import queue
 import time
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, NoReturn
 
 from jupyter_core.utils import ensure_async, run_sync
 
-from mlkit.grading.codec import decode, encode
+from mlkit.grading.codec import decode, encode, loads
 from mlkit.grading.exceptions import (
     AnswerMissingError,
     CodecError,
@@ -46,13 +51,16 @@ class KernelProbe:
         interrupt: Callable[[], Awaitable[None]],
         alive: Callable[[], Awaitable[bool]],
         kill: Callable[[], None],
+        report: Callable[[str], None] | None = None,
     ) -> None:
         self.kc = kc
         self.timeout = timeout
         self._interrupt = interrupt
         self._alive = alive
         self._kill = kill
+        self._report = report or (lambda detail: None)
         self.gone: str | None = None
+        self.broken = False  # the kernel broke the channel (and was stopped)
 
     def request(self, payload: dict) -> Any:
         """Send payload; return the decoded reply value, or raise what the kernel reported."""
@@ -60,16 +68,19 @@ class KernelProbe:
             raise KernelGoneError(self.gone)
         reply = run_sync(self._exchange)(request_code(payload))
         if reply is None:
+            self._report("the kernel published no reply to a request of the tests")
             raise LearnerCodeError(
                 "RuntimeError", "the notebook's kernel did not answer (was mlkit changed?)"
             )
-        if not isinstance(reply, str) or len(reply) > MAX_REPLY_CHARS:
-            raise CodecError("the kernel's reply is not a reply the grader accepts")
-        data = json.loads(reply)
-        if type(data) is not dict:
-            raise CodecError("the kernel's reply is not a reply the grader accepts")
-        if data.get("ok") is True:
-            return decode(data.get("value"), self._reference)
+        try:
+            data = loads(reply, max_chars=MAX_REPLY_CHARS, what="the kernel's reply")
+            if type(data) is not dict:
+                raise CodecError(f"the kernel's reply is a {type(data).__name__}, not an object")
+            if data.get("ok") is True:
+                return decode(data.get("value"), self._reference)
+        except CodecError as err:
+            self._report(f"the grader refused a reply to the tests: {err}")
+            raise
         if data.get("missing") is True and payload["op"] == "get":
             raise AnswerMissingError(payload["name"])
         raise LearnerCodeError(str(data.get("type"))[:100], str(data.get("message"))[:2000])
@@ -89,12 +100,18 @@ class KernelProbe:
     async def _exchange(self, code: str) -> Any:
         msg_id = self.kc.execute(code, store_history=False, allow_stdin=False, stop_on_error=False)
         deadline = time.monotonic() + self.timeout
+        silent_after: float | None = None  # once the kernel replied, its output must follow
         reply = None
         while True:
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
+            now = time.monotonic()
+            if silent_after is None and await self._replied(msg_id):
+                silent_after = now + INTERRUPT_GRACE
+            if silent_after is not None and now > silent_after:
+                self._broken()
+            if silent_after is None and now >= deadline:
                 return await self._on_timeout(msg_id)
-            msg = await self._next_message(min(remaining, 1.0))
+            wait = (deadline if silent_after is None else silent_after) - now
+            msg = await self._next_message(min(max(wait, 0.05), 1.0))
             if msg is None or msg["parent_header"].get("msg_id") != msg_id:
                 continue
             content = msg["content"]
@@ -102,6 +119,27 @@ class KernelProbe:
                 reply = content["data"][MIME]
             elif msg["msg_type"] == "status" and content.get("execution_state") == "idle":
                 return reply
+
+    async def _replied(self, msg_id: str) -> bool:
+        """True once the kernel's shell reply to msg_id has arrived (earlier ones are dropped)."""
+        while True:
+            try:
+                msg = await ensure_async(self.kc.get_shell_msg(timeout=0))
+            except queue.Empty:
+                return False
+            if msg["parent_header"].get("msg_id") == msg_id:
+                return True
+
+    def _broken(self) -> NoReturn:
+        self._kill()
+        self.broken = True
+        self.gone = (
+            "the notebook's kernel finished a request of the tests but sent nothing more on "
+            f"its output channel for {INTERRUPT_GRACE:g} s (was the channel closed?), so the "
+            "grader stopped the kernel"
+        )
+        self._report(self.gone)
+        raise KernelGoneError(self.gone)
 
     async def _next_message(self, timeout: float) -> dict | None:
         try:

@@ -23,6 +23,7 @@ from mlkit.grading.registry import Test
 # Why a test did not pass: the answer is wrong, or the test could not be run at all.
 FAILED = "failed"
 CANNOT_RUN = "cannot-run"
+MAX_MESSAGE_CHARS = 2000  # a message may quote the learner's values, of any size
 
 
 @dataclass
@@ -77,6 +78,8 @@ def run_test(entry: Test, ns: Any) -> TestOutcome:
     else:
         message, reason = "", None
     passed = reason is None
+    if len(message) > MAX_MESSAGE_CHARS:
+        message = message[: MAX_MESSAGE_CHARS - 1] + "…"
     return TestOutcome(
         name=entry.name,
         description=entry.description,

@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from mlkit import data
-from mlkit.grading.codec import decode, encode
+from mlkit.grading.codec import decode, encode, loads
 from mlkit.grading.exceptions import CodecError
 
 
@@ -65,6 +65,26 @@ def test_objects_that_are_not_data_need_a_reference_maker():
         {"t": "float", "v": "__import__('os')"},
         {"t": "objects", "kind": "O", "shape": [-1], "items": []},
         ["not", "tagged"],
+        {"t": "float"},
+        {"t": "dict", "items": [[{"t": "list", "items": []}, 1]]},
+        {"t": "ndarray", "dtype": "no such dtype", "shape": [0], "b64": ""},
+        {"t": "ndarray", "dtype": "<f8", "shape": [2**40, 0], "b64": ""},
+        {"t": "objects", "kind": "O", "shape": [3], "items": [1, 2]},
+        {"t": "range", "start": 0, "stop": 10**15, "step": 1},
+        {"t": "range", "start": "0", "stop": "5", "step": 1},
+        {"t": "series", "name": None, "values": {"t": "texts", "dtype": "object", "items": [1]}},
+        {
+            "t": "series",
+            "name": {"t": "list", "items": []},
+            "values": {"t": "texts", "dtype": "object", "items": [1]},
+            "index": {"t": "range", "start": 0, "stop": 1, "step": 1},
+        },
+        {
+            "t": "series",
+            "name": None,
+            "values": {"t": "texts", "dtype": "object", "items": [1, 2]},
+            "index": {"t": "range", "start": 0, "stop": 5, "step": 1},
+        },
     ],
     ids=[
         "object-dtype",
@@ -74,8 +94,40 @@ def test_objects_that_are_not_data_need_a_reference_maker():
         "bad-float",
         "bad-shape",
         "bare-list",
+        "missing-field",
+        "unhashable-key",
+        "unknown-dtype",
+        "empty-but-huge-shape",
+        "items-do-not-fill-the-shape",
+        "huge-range",
+        "range-of-strings",
+        "series-without-index",
+        "unhashable-name",
+        "index-longer-than-values",
     ],
 )
 def test_forged_payloads_are_refused(forged):
     with pytest.raises(CodecError):
         decode(forged)
+
+
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        (b"{}", "not text"),
+        ("x" * 101, "has 101 characters, more than the 100 accepted"),
+        ('{"ok": true, "val', "not JSON"),
+        ("\x00\x01", "not JSON"),
+        ("[" * 100_000 + "]" * 100_000, "nested too deeply"),
+    ],
+    ids=["bytes", "too-long", "truncated", "binary", "deep"],
+)
+def test_loads_refuses_what_is_not_bounded_json(text, message):
+    with pytest.raises(CodecError, match=message):
+        loads(text, max_chars=100 if len(text) < 1000 else 10**6, what="the reply")
+
+
+def test_loads_replaces_lone_surrogates_so_text_can_be_written_as_utf8():
+    value = loads('{"a\\udc80": ["lone \\ud800", "pair \\ud83d\\ude00"]}', max_chars=100)
+    assert value == {"a\ufffd": ["lone \ufffd", "pair \U0001f600"]}
+    json.dumps(value, ensure_ascii=False).encode("utf-8")  # would raise on a surrogate

@@ -4,6 +4,12 @@ Every case must end with its own score and status, and none may disturb another:
 are graded together, two at a time, in the process sandbox. Each hostile case is built
 so that the attack, if it worked, would change a score or leave a trace the test sees
 (solution code copied in, a connection accepted, a file deleted, a line of output).
+
+Some cases write garbage on the channels from the kernel to the grader (raw ZeroMQ
+frames, forged probe replies, a closed output channel, binary junk) or make the
+executed copy huge (display metadata, rich outputs, a bloated submitted file); broken
+records of earlier runs are planted in the output folder. None of them may end as a
+`grader-error`: each gets a learner's status with a reason.
 """
 
 from __future__ import annotations
@@ -22,8 +28,11 @@ import pytest
 from conftest import skip_or_fail
 from nbformat.v4 import new_code_cell
 
-from mlkit.grading import GradingLimits, grade
+from mlkit.grading import GradeReport, GradingLimits, grade
+from mlkit.grading.assignment import read_assignment
+from mlkit.grading.records import fingerprint
 from mlkit.grading.sandbox.process import namespaces_problem
+from mlkit.grading.transforms.limit_output import NOTE_KEY
 from mlkit.settings import repo_root
 
 pytestmark = [pytest.mark.notebooks, pytest.mark.slow]
@@ -32,6 +41,7 @@ SOLUTION = repo_root() / "solutions" / "00_welcome.ipynb"
 LAB = repo_root() / "labs" / "00_welcome.ipynb"
 FULL, NONE = {"q1": 2, "q2": 3, "q3": 3}, {"q1": 0, "q2": 0, "q3": 0}
 LIMITS = GradingLimits(timeout=30, cell_timeout=10, test_timeout=20, output_kb=256)
+CAP = LIMITS.output_kb * 1024
 HIDDEN_SOURCE = ("_check_percentile", "BEGIN HIDDEN TESTS", "seed=2024", "def p50_is_the_median")
 
 
@@ -277,6 +287,135 @@ def bomb():
 bomb()
 """
 
+# A cell defining send_raw: one message on the kernel's iopub socket built from raw
+# bytes, signed with the kernel's own key (or not), as output of the running request.
+RAW_SENDER = r"""
+import json
+from IPython import get_ipython
+
+_kernel = get_ipython().kernel
+_session = _kernel.session
+
+
+def send_raw(msg_type, content, *, signed=True, header=None):
+    parts = [
+        header if header is not None else _session.pack(_session.msg_header(msg_type)),
+        _session.pack(_kernel.get_parent()["header"]),
+        b"{}",
+        content,
+    ]
+    signature = _session.sign(parts) if signed else b"0" * 64
+    _kernel.iopub_socket.send_multipart([b"raw", b"<IDS|MSG>", signature, *parts])
+"""
+
+IOPUB_GARBAGE = r"""
+def dumps(value):
+    return json.dumps(value).encode()
+
+bad_header = dumps({"msg_id": "x", "msg_type": 7})
+widget = {"comm_id": "c", "target_name": "jupyter.widget", "data": {"state": {}}}
+
+send_raw("stream", dumps({"name": "stdout", "text": "unsigned"}), signed=False)
+send_raw("stream", b"\xff\xfe{{{ not json")
+send_raw("stream", b"[" * 100_000 + b"]" * 100_000)
+send_raw("stream", dumps({"name": "stdout", "text": 5}))
+send_raw("display_data", dumps({"data": ["not", "a", "bundle"], "metadata": {}}))
+send_raw("display_data", dumps({"data": {}, "metadata": {}, "transient": {"display_id": [1]}}))
+send_raw("error", dumps({"ename": "E", "evalue": "v", "traceback": "not a list"}))
+send_raw("execute_result", dumps({"data": {}, "metadata": {}, "execution_count": -3}))
+send_raw("status", dumps({"execution_state": None}))
+send_raw("clear_output", dumps({"wait": "soon"}))
+send_raw("stream", dumps({"name": "stdout", "text": "?"}), header=bad_header)
+send_raw("comm_open", dumps(widget))
+send_raw("comm_msg", dumps({"comm_id": ["c"], "data": {"state": {"msg_id": ""}}}))
+send_raw("stream", b'{"name": "stdout", "text": "lone \\ud800 surrogate\\n"}')
+send_raw("stream", b'{"name": "stdout", "text": "bytes \xff\xfe here\\n"}')
+print("after the garbage")
+"""
+
+# One frame larger than the grader reads (ZeroMQ cuts the connection that carried it).
+HUGE_MESSAGE = r"""
+send_raw("stream", b'{"name": "stdout", "text": "' + b"x" * (257 * 2**20) + b'"}')
+print("sent")
+"""
+
+# The probe's replies, as published by a learner's own `answer`: not JSON, over the size
+# limit, truncated, not UTF-8.
+PROBE_GARBAGE = r"""
+import mlkit.grading.probe as probe
+from IPython.display import publish_display_data
+
+def publish(text):
+    return lambda: publish_display_data({probe.MIME: text})
+
+not_utf8 = b'{"data": {"%s": "\xff\xfe"}, "metadata": {}}' % probe.MIME.encode()
+
+GARBAGE = {
+    "release": publish("x" * (65 * 2**20)),
+    "churn_rate": publish("{{{ not json"),
+    "latency_summary": publish('{"ok": true, "value": {"t": "fl'),
+    "model": lambda: send_raw("display_data", not_utf8),
+}
+
+def answer(request):
+    request = json.loads(request)
+    GARBAGE.get(request.get("name", request["op"]), lambda: None)()
+
+probe.answer = answer
+"""
+
+# The first request of the tests closes the kernel's output channel (on its I/O thread).
+CLOSES_PROBE_CHANNEL = r"""
+import mlkit.grading.probe as probe
+from IPython import get_ipython
+
+def answer(request):
+    thread = get_ipython().kernel.iopub_thread
+    thread.schedule(thread.close)
+
+probe.answer = answer
+"""
+
+BINARY_STDOUT = r"""
+import os, sys
+os.write(1, bytes(range(256)) * 4)
+os.write(2, b"\xff\xfe\x00 junk on stderr\n")
+sys.stdout.write("\x00\x1b[31m control characters \udcff\n")
+print("after the junk")
+"""
+
+DISPLAY_METADATA = r"""
+from IPython.display import display
+display({"text/plain": "small"}, metadata={"junk": "x" * 8 * 2**20}, raw=True)
+"""
+
+# Every kind of output, each one past the cap on its own.
+RICH_OUTPUTS = [
+    "from IPython.display import HTML, display\ndisplay({'image/png': 'A' * 2**21}, raw=True)",
+    "display(HTML('<p>' + 'x' * 2**21 + '</p>'))",
+    "'x' * 2**21",
+    "raise ValueError('x' * 2**21)",
+    "handle = display('small', display_id=True)\nhandle.update('y' * 2**21)",
+    RAW_SENDER,
+    "state = {'_model_module': '@jupyter-widgets/output', '_model_name': 'OutputModel'}\n"
+    "widget = {'comm_id': 'w', 'target_name': 'jupyter.widget', 'data': {'state': state}}\n"
+    "state.update(outputs=[], junk='x' * 2**21)\n"
+    "send_raw('comm_open', json.dumps(widget).encode())",
+    "print('after every kind of output')",
+]
+
+
+def bloated(_: Places) -> nbformat.NotebookNode:
+    """The solution with megabytes of metadata, an attachment and thousands of cells."""
+    nb = solution()
+    nb.metadata["junk"] = "m" * 2**21
+    answer_cell(nb, "q1").metadata["junk"] = ["c" * 1000] * 2000
+    picture = nbformat.v4.new_markdown_cell("![picture](attachment:big.png)")
+    picture.attachments = {"big.png": {"image/png": "A" * 2**21}}
+    nb.cells.append(picture)
+    nb.cells.extend(nbformat.v4.new_markdown_cell(f"note {i}: " + "n" * 300) for i in range(1500))
+    return nb
+
 
 def places_source(template: str, places: Places) -> str:
     return template.format(
@@ -339,7 +478,7 @@ CASES = [
         FULL,
     ),
     Case("fake-score", lambda p: appended(lab(), FAKE_SCORE), "cell-errors", NONE),
-    Case("patches-grader", lambda p: appended(lab(), PATCH_GRADER), "cell-errors", NONE),
+    Case("patches-grader", lambda p: appended(lab(), PATCH_GRADER), "protocol-error", NONE),
     Case("always-equal", lambda p: appended(lab(), ALWAYS_EQUAL), "cell-errors", NONE),
     Case(
         "reads-hidden",
@@ -359,7 +498,49 @@ CASES = [
     Case("tags-on-blank", tagged_lab, "cell-errors", NONE),
     Case("skip-execution-tags", skipped_solution, "ok", FULL),
     Case("bogus-kernelspec", bogus_kernel, "ok", FULL),
+    Case(
+        "iopub-garbage",
+        lambda p: appended(solution(), RAW_SENDER, IOPUB_GARBAGE),
+        "protocol-error",
+        FULL,
+    ),
+    Case(
+        "huge-message",
+        lambda p: appended(solution(), RAW_SENDER, HUGE_MESSAGE),
+        "protocol-error",
+        NONE,
+    ),
+    Case(
+        "probe-garbage",
+        lambda p: appended(solution(), RAW_SENDER, PROBE_GARBAGE),
+        "protocol-error",
+        NONE,
+    ),
+    Case(
+        "closes-probe-channel",
+        lambda p: appended(solution(), CLOSES_PROBE_CHANNEL),
+        "protocol-error",
+        NONE,
+    ),
+    Case("binary-stdout", lambda p: appended(solution(), BINARY_STDOUT), "ok", FULL),
+    Case(
+        "display-metadata", lambda p: appended(solution(), DISPLAY_METADATA), "output-limit", FULL
+    ),
+    Case("rich-outputs", lambda p: appended(solution(), *RICH_OUTPUTS), "output-limit", FULL),
+    Case("bloated-notebook", bloated, "output-limit", FULL),
 ]
+GARBAGE = [case.learner for case in CASES if case.status == "protocol-error"]
+PROTOCOL_EVENTS = ("protocol-error", "channel-broken")
+# Records an earlier run might have left (or a learner forged): each learner is graded again.
+BROKEN_RECORDS = {
+    "solution": lambda forged: forged[:40],
+    "partial": lambda forged: forged.replace(
+        '"summary": ""', '"summary": "' + "x" * 9 * 2**20 + '"'
+    ),
+    "blank-lab": lambda forged: forged,
+    "fake-score": lambda forged: "[" * 100_000 + "]" * 100_000,
+    "os-exit": lambda forged: "\udcff\x00 not a record",
+}
 BY_NAME = {case.learner: case for case in CASES}
 
 
@@ -400,12 +581,38 @@ def digest(folder: Path) -> dict[str, str]:
     }
 
 
+def plant_records(places: Places) -> str:
+    """Write BROKEN_RECORDS into the output folder; return the fingerprint they claim.
+
+    The forged record has the fingerprint of blank-lab's submission, a status of "ok" and
+    its questions as a list: reused, it would give full marks or break the summaries.
+    """
+    spec = read_assignment(places.solutions / SOLUTION.name)
+    settings = {"limits": LIMITS.to_dict(), "sandbox": "process"}
+    claimed = fingerprint(
+        places.submissions / "blank-lab" / SOLUTION.name, spec.fingerprint, settings
+    )
+    for learner, breaks in BROKEN_RECORDS.items():
+        forged = {
+            "learner": learner, "submission": "", "status": "ok", "summary": "",
+            "questions": [{"question": q, "points": p} for q, p in FULL.items()], "events": [],
+            "written": {}, "sandbox": "process", "isolation": "", "seconds": 1.0,
+            "fingerprint": claimed,
+        }  # fmt: skip
+        path = places.out / "records" / f"{learner}.json"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(breaks(json.dumps(forged)), errors="surrogateescape")
+    return claimed
+
+
 @dataclass
 class Graded:
     places: Places
     results: dict
     listener: Listener
     before: dict[str, dict[str, str]]
+    report: GradeReport
+    claimed: str
 
     def executed_text(self, learner: str) -> str:
         nb = nbformat.read(self.places.out / "executed" / f"{learner}.ipynb", as_version=4)
@@ -438,15 +645,16 @@ def graded(tmp_path_factory) -> Iterator[Graded]:
         text = built if isinstance(built, str) else nbformat.writes(built)
         (folder / "00_welcome.ipynb").write_text(text)
     before = {"submissions": digest(places.submissions), "solutions": digest(places.solutions)}
+    claimed = plant_records(places)
     try:
-        grade(
+        report = grade(
             places.submissions, "00", places.out, workers=2, limits=LIMITS,
             solutions=places.solutions, progress=False,
         )  # fmt: skip
     finally:
         listener.close()
     results = json.loads((places.out / "results.json").read_text())
-    yield Graded(places, results, listener, before)
+    yield Graded(places, results, listener, before, report, claimed)
 
 
 @pytest.mark.parametrize("case", CASES, ids=lambda case: case.learner)
@@ -495,8 +703,75 @@ def test_no_connection_reached_the_host(graded):
 
 def test_output_was_capped_while_it_streamed(graded):
     executed = graded.places.out / "executed" / "big-output.ipynb"
-    assert executed.stat().st_size < 2 * LIMITS.output_kb * 1024
+    assert executed.stat().st_size <= CAP
     assert "output past 256 KB dropped" in graded.executed_text("big-output")
+
+
+def test_garbage_from_the_kernel_is_the_learners_and_named(graded):
+    learners = graded.results["learners"]
+    assert {e["status"] for e in learners.values()}.isdisjoint({"grader-error"})
+    said = {
+        name: " | ".join(
+            e["detail"] for e in learners[name]["events"] if e["kind"] in PROTOCOL_EVENTS
+        )
+        for name in GARBAGE
+    }
+    for reason in (
+        "signature is missing", "(not JSON)", "nested too deeply", "not a Jupyter message",
+        "text is not a string", "data is not an object", "display_id is not a name",
+        "traceback is not a list", "execution_count is not a count",
+        "execution_state is not a string", "wait is not true or false",
+    ):  # fmt: skip
+        assert reason in said["iopub-garbage"]
+    assert "a message of more than 256 MB cut off" in said["huge-message"]
+    assert "the kernel's reply is not JSON" in said["probe-garbage"]
+    assert "more than the 67108864 accepted" in said["probe-garbage"]
+    assert "is not JSON" in learners["probe-garbage"]["questions"]["q1"]["message"]
+    assert "sent nothing more on its output channel" in said["closes-probe-channel"]
+    assert "is not plain data" in said["patches-grader"]
+    assert all(said.values()), said
+
+
+def test_text_from_the_kernel_is_kept_as_valid_utf8(graded):
+    text = graded.executed_text("iopub-garbage")  # read as UTF-8 JSON
+    assert "lone \ufffd surrogate" in text and "bytes \ufffd\ufffd here" in text
+    assert "after the garbage" in text and "after the junk" in graded.executed_text("binary-stdout")
+
+
+def test_every_executed_copy_keeps_within_the_cap(graded):
+    for learner, case in BY_NAME.items():
+        executed = graded.places.out / "executed" / f"{learner}.ipynb"
+        assert executed.exists() == (case.status != "unreadable"), learner
+        if executed.exists():
+            assert executed.stat().st_size <= CAP, learner
+            nbformat.validate(nbformat.read(executed, as_version=4))
+
+
+def test_what_was_cut_is_replaced_by_notes(graded):
+    for learner in ("display-metadata", "rich-outputs"):
+        assert "[mlkit grade: output past 256 KB dropped]" in graded.executed_text(learner)
+    assert "after every kind of output" in graded.executed_text("rich-outputs")
+    nb = nbformat.read(graded.places.out / "executed" / "bloated-notebook.ipynb", as_version=4)
+    assert nb.cells[-1].source.startswith("[mlkit grade: cells ")
+    assert "dropped" in nb.metadata[NOTE_KEY] and "junk" not in nb.metadata
+    q1 = next(c for c in nb.cells if "churn_rate = float(" in c.source)
+    assert "metadata dropped" in q1.metadata[NOTE_KEY] and "junk" not in q1.metadata
+    picture = next(c for c in nb.cells if "attachment:big.png" in c.source)
+    assert "attachments dropped" in picture.metadata[NOTE_KEY] and "attachments" not in picture
+    assert "churn rate: 0.255" in graded.executed_text("bloated-notebook")  # outputs kept
+    cut = graded.results["learners"]["bloated-notebook"]["events"][-1]
+    assert cut["kind"] == "output-truncated"
+    for part in ("cells", "metadata of", "attachments of", "notebook metadata"):
+        assert part in cut["detail"]
+
+
+def test_broken_records_of_an_earlier_run_are_graded_again(graded):
+    assert graded.report.reused == []
+    for learner in BROKEN_RECORDS:
+        record = json.loads((graded.places.out / "records" / f"{learner}.json").read_text())
+        assert (record["learner"], record["status"]) == (learner, BY_NAME[learner].status)
+    record = json.loads((graded.places.out / "records" / "blank-lab.json").read_text())
+    assert record["fingerprint"] == graded.claimed  # the forged record claimed the right one
 
 
 def test_interrupted_cells_are_named_and_the_run_goes_on(graded):

@@ -17,6 +17,7 @@ def test_equal_limits_are_equal_whatever_number_type_was_given():
         ({"memory_mb": 1.5}, r"memory_mb=...\): expected a positive whole number, got 1.5"),
         ({"cpus": True}, r"cpus=...\): expected a positive number, got True"),
         ({"memory_mb": 128}, "a Python kernel needs at least 256 MB"),
+        ({"output_kb": 4}, r"output_kb=...\): an executed notebook needs at least 16 KB"),
     ],
 )
 def test_bad_limits_are_named(kwargs, message):

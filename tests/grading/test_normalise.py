@@ -4,6 +4,7 @@ import json
 
 import nbformat
 import pytest
+from nbformat.v4 import new_markdown_cell, new_notebook
 
 from mlkit.grading.exceptions import UnreadableNotebookError
 from mlkit.grading.normalise import normalise, read_submission
@@ -49,11 +50,22 @@ def test_normalise_strips_tags_outputs_and_sets_the_grading_kernel(tmp_path):
             "not a valid notebook",
         ),
         (b"\xff\xfe\x00", "not UTF-8 text"),
+        ('{"cells": ' + "[" * 100_000 + "]" * 100_000 + "}", "nested too deeply to read"),
     ],
-    ids=["truncated-json", "json-list", "cells-not-a-list", "binary"],
+    ids=["truncated-json", "json-list", "cells-not-a-list", "binary", "deep"],
 )
 def test_unreadable_files_say_why(tmp_path, content, reason):
     path = tmp_path / "bad.ipynb"
     path.write_bytes(content if isinstance(content, bytes) else content.encode())
     with pytest.raises(UnreadableNotebookError, match=reason):
         read_submission(path)
+
+
+def test_lone_surrogates_are_replaced_so_the_notebook_can_be_written(tmp_path):
+    nb = new_notebook(cells=[new_markdown_cell("answer")], metadata={"note": "x"})
+    path = tmp_path / "surrogates.ipynb"
+    text = nbformat.writes(nb).replace('"answer"', '"an \\ud800 answer"')
+    path.write_text(text.replace('"x"', '"\\udfff"'))
+    read = read_submission(path)
+    assert read.cells[0].source == "an \ufffd answer" and read.metadata["note"] == "\ufffd"
+    nbformat.writes(read).encode("utf-8")

@@ -3,8 +3,8 @@
 import pytest
 
 from mlkit.grading.codec import decode, encode
-from mlkit.grading.exceptions import AnswerMissingError, LearnerCodeError
-from mlkit.grading.remote import RemoteNamespace, RemoteObject
+from mlkit.grading.exceptions import AnswerMissingError, CodecError, LearnerCodeError
+from mlkit.grading.remote import MAX_REPLY_CHARS, KernelProbe, RemoteNamespace, RemoteObject
 
 
 class AlwaysEqual:
@@ -79,3 +79,47 @@ def test_methods_run_in_the_learner_namespace_and_return_data():
         ns.broken()
     with pytest.raises(AnswerMissingError, match="`missing` is not defined"):
         _ = ns.missing
+
+
+class ScriptedProbe(KernelProbe):
+    """A KernelProbe whose kernel 'publishes' the given reply text to every request."""
+
+    def __init__(self, reply):
+        self.reported = []
+        super().__init__(
+            None, timeout=1, interrupt=None, alive=None, kill=None, report=self.reported.append
+        )
+        self.reply = reply
+
+    async def _exchange(self, code):
+        return self.reply
+
+
+@pytest.mark.parametrize(
+    "reply, refusal",
+    [
+        ("{{{ not json", "the kernel's reply is not JSON"),
+        ('{"ok": true, "value": {"t": "fl', "the kernel's reply is not JSON"),
+        ("\ufffd\ufffd", "the kernel's reply is not JSON"),
+        ("[" * 100_000 + "]" * 100_000, "nested too deeply"),
+        ("x" * (MAX_REPLY_CHARS + 1), f"more than the {MAX_REPLY_CHARS} accepted"),
+        ("[1, 2]", "the kernel's reply is a list, not an object"),
+        ('{"ok": true, "value": {"t": "float"}}', "malformed encoded data"),
+        ('{"ok": true, "value": {"t": "ref", "id": "1"}}', "a reference without a valid id"),
+    ],
+    ids=["garbage", "truncated", "not-utf8", "deep", "huge", "not-an-object", "bad-value", "ref"],
+)
+def test_a_reply_the_grader_cannot_use_fails_the_request_and_is_reported(reply, refusal):
+    probe = ScriptedProbe(reply)
+    with pytest.raises(CodecError, match=refusal):
+        probe.request({"op": "get", "name": "churn_rate"})
+    assert len(probe.reported) == 1 and refusal in probe.reported[0]
+    probe.release()  # the request before the tests never fails the grader
+    assert len(probe.reported) == 2
+
+
+def test_no_reply_at_all_is_the_learners_and_reported():
+    probe = ScriptedProbe(None)
+    with pytest.raises(LearnerCodeError, match="did not answer"):
+        probe.request({"op": "get", "name": "churn_rate"})
+    assert probe.reported == ["the kernel published no reply to a request of the tests"]

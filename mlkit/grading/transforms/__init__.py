@@ -2,12 +2,15 @@
 
 Each is a function `transform(nb) -> nb` that edits the notebook it is given and
 returns it, so that a pipeline is a list of functions (see ASSIGN_STEPS in
-mlkit.grading.assign and NORMALISE_STEPS in mlkit.grading.normalise).
+mlkit.grading.assign and NORMALISE_STEPS in mlkit.grading.normalise). The one exception,
+`limit_output(nb, max_bytes) -> (nb, cut)`, also takes a size and says what it cut; the
+grader applies it to each executed notebook.
 """
 
 from mlkit.grading.transforms.clear_hidden_tests import clear_hidden_tests
 from mlkit.grading.transforms.clear_outputs import clear_outputs
 from mlkit.grading.transforms.clear_solutions import clear_solutions
+from mlkit.grading.transforms.limit_output import limit_output
 from mlkit.grading.transforms.lock_cells import lock_cells
 from mlkit.grading.transforms.number_cells import number_cells
 from mlkit.grading.transforms.set_kernelspec import set_grading_kernelspec
@@ -17,6 +20,7 @@ __all__ = [
     "clear_hidden_tests",
     "clear_outputs",
     "clear_solutions",
+    "limit_output",
     "lock_cells",
     "number_cells",
     "set_grading_kernelspec",
