@@ -5,11 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import click
 import typer
 from typer.core import TyperCommand
 
-TYPE_NAMES = {str: "TEXT", int: "INTEGER", float: "FLOAT"}
+TYPE_NAMES: dict[object, str] = {str: "TEXT", int: "INTEGER", float: "FLOAT"}
 
 
 class PlainHelpCommand(TyperCommand):
@@ -24,7 +23,7 @@ class PlainHelpCommand(TyperCommand):
         for param in self.params:
             if param.param_type_name == "argument":
                 param.metavar = param.metavar or param.name.upper()  # errors name it so too
-            elif isinstance(param, click.Option) and not (param.is_flag or param.count):
+            elif not (getattr(param, "is_flag", False) or getattr(param, "count", False)):
                 annotation = getattr(getattr(param, "type_descriptor", None), "annotation", None)
                 param.metavar = param.metavar or TYPE_NAMES.get(annotation, "VALUE")
 

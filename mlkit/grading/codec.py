@@ -35,8 +35,8 @@ LONE_SURROGATE = re.compile(r"[\ud800-\udfff]")
 ARRAY_KINDS = "biufcmM"  # bool, ints, floats, complex, timedelta, datetime: no objects
 TEXT_DTYPES = ("object", "str", "string")
 
-RefMaker = Callable[[Any], dict]
-RefResolver = Callable[[dict], Any]
+RefMaker = Callable[[Any], dict[str, Any]]
+RefResolver = Callable[[dict[str, Any]], Any]
 
 
 def encode(value: Any, make_ref: RefMaker | None = None, depth: int = 0) -> Any:
@@ -66,7 +66,8 @@ def encode(value: Any, make_ref: RefMaker | None = None, depth: int = 0) -> Any:
     return make_ref(value)
 
 
-def _encode_numpy_or_pandas(value: Any, again: Callable[[Any], Any]) -> dict | None:
+def _encode_numpy_or_pandas(value: Any, again: Callable[[Any], Any]) -> Any:
+    """The encoding of a numpy or pandas value (a scalar's is its Python value's), or None."""
     module = type(value).__module__.split(".")[0]
     if module == "numpy":
         import numpy as np
@@ -104,7 +105,7 @@ def _encode_numpy_or_pandas(value: Any, again: Callable[[Any], Any]) -> dict | N
     return None
 
 
-def _array(array: Any) -> dict:
+def _array(array: Any) -> dict[str, Any]:
     import numpy as np
 
     array = np.array(array, order="C", copy=True)
@@ -116,7 +117,7 @@ def _array(array: Any) -> dict:
     }
 
 
-def _column(series: Any, again: Callable[[Any], Any]) -> dict:
+def _column(series: Any, again: Callable[[Any], Any]) -> dict[str, Any]:
     import pandas as pd
 
     dtype = series.dtype
@@ -139,7 +140,7 @@ def _column(series: Any, again: Callable[[Any], Any]) -> dict:
     return {"t": "texts", "dtype": name, "items": [again(v) for v in items]}
 
 
-def _index(index: Any, again: Callable[[Any], Any]) -> dict:
+def _index(index: Any, again: Callable[[Any], Any]) -> dict[str, Any]:
     import pandas as pd
 
     if isinstance(index, pd.RangeIndex):
@@ -226,7 +227,7 @@ def _decode(data: Any, resolve_ref: RefResolver | None, depth: int) -> Any:
     return _decode_numpy_or_pandas(tag, data, again)
 
 
-def _decode_numpy_or_pandas(tag: str, data: dict, again: Callable[[Any], Any]) -> Any:
+def _decode_numpy_or_pandas(tag: str, data: dict[str, Any], again: Callable[[Any], Any]) -> Any:
     import numpy as np
 
     if tag == "ndarray":
@@ -313,7 +314,7 @@ def _decode_index(data: Any, again: Callable[[Any], Any]) -> Any:
     raise CodecError("expected an encoded index")
 
 
-def _list(value: Any) -> list:
+def _list(value: Any) -> list[Any]:
     if type(value) is not list:
         raise CodecError(f"expected a list, got {type(value).__name__}")
     return value
@@ -349,4 +350,4 @@ def _whole(value: Any) -> int:
 def _one_of(value: Any, allowed: tuple[str, ...]) -> str:
     if value not in allowed:
         raise CodecError(f"expected one of {allowed}, got {repr(value)[:100]}")
-    return value
+    return str(value)

@@ -211,7 +211,7 @@ class GradingSession:
             run_sync(km.cleanup_resources)()
 
 
-class GradingNotebookClient(PapermillNotebookClient):
+class GradingNotebookClient(PapermillNotebookClient):  # type: ignore[misc]  # papermill is untyped
     """papermill's client, with per-cell records, an output cap and the judge at the end."""
 
     def __init__(self, nb_man: Any, session: GradingSession, **kwargs: Any) -> None:
@@ -236,7 +236,7 @@ class GradingNotebookClient(PapermillNotebookClient):
             if self.kc is not None:
                 self.kc.stop_channels()
             self.session.executed = self.nb
-        return self.nb
+        return self.nb  # type: ignore[no-any-return]  # nbclient's attribute is untyped
 
     def papermill_execute_cells(self) -> None:
         """Execute cells in order; stop only when the kernel is gone."""
@@ -281,21 +281,25 @@ class GradingNotebookClient(PapermillNotebookClient):
             self.session.run.event("cell-error", cell_index, f"{ename}: {evalue}".rstrip(": "))
         await super()._check_raise_for_error(cell, cell_index, exec_reply)
 
-    def output(self, outs: list, msg: dict, display_id: str | None, cell_index: int) -> Any:
+    def output(
+        self, outs: list[Any], msg: dict[str, Any], display_id: str | None, cell_index: int
+    ) -> Any:
         """Keep output until the cap; past it, drop it and say so once."""
         if not self._within_cap(msg, cell_index, outs):
             return None
         return super().output(outs, msg, display_id, cell_index)
 
-    def _update_display_id(self, display_id: str, msg: dict) -> None:
+    def _update_display_id(self, display_id: str, msg: dict[str, Any]) -> None:
         """Update displays with display_id (`update_display_data`) while under the cap."""
         if display_id in self._display_id_map and self._within_cap(msg, self.cell_index):
             super()._update_display_id(display_id, msg)
 
-    def handle_comm_msg(self, outs: list, msg: dict, cell_index: int) -> None:
+    def handle_comm_msg(self, outs: list[Any], msg: dict[str, Any], cell_index: int) -> None:
         """Drop widget messages: there is no widget front end, so no widget state is kept."""
 
-    def _within_cap(self, msg: dict, cell_index: int | None, outs: list | None = None) -> bool:
+    def _within_cap(
+        self, msg: dict[str, Any], cell_index: int | None, outs: list[Any] | None = None
+    ) -> bool:
         """Count msg's content against the output cap; past it, say so once and refuse."""
         run = self.session.run
         size = message_size(msg)
@@ -318,7 +322,7 @@ class GradingNotebookClient(PapermillNotebookClient):
         )
 
 
-def message_size(msg: dict) -> int:
+def message_size(msg: dict[str, Any]) -> int:
     """About the characters msg's content takes as JSON: what keeping it would cost.
 
     Counted without building the JSON (a message may be hundreds of megabytes).
@@ -348,7 +352,7 @@ def _silent(index: int) -> str:
     )
 
 
-class GradingEngine(NBClientEngine):
+class GradingEngine(NBClientEngine):  # type: ignore[misc]  # papermill is untyped
     """The papermill engine that runs a GradingNotebookClient."""
 
     @classmethod

@@ -61,7 +61,8 @@ def start_kernel(sandbox: Sandbox) -> AsyncKernelManager:
     run_sync(km.start_kernel)(
         extra_arguments=KERNEL_ARGUMENTS, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
     )
-    process = km.provisioner.process
+    # the local provisioner's Popen (KernelManager.provisioner is typed as its base class)
+    process: subprocess.Popen[bytes] = getattr(km.provisioner, "process")  # noqa: B009
     sandbox.started(process)
     threading.Thread(target=keep_head, args=(process.stdout, job.log), daemon=True).start()
     return km
@@ -75,7 +76,7 @@ def keep_head(stream: IO[bytes], path: Path, limit: int = MAX_LOG_BYTES) -> None
     """
     with stream, path.open("ab") as log:
         kept = 0
-        while chunk := stream.read1(65536):
+        while chunk := stream.read1(65536):  # type: ignore[attr-defined]  # a pipe's BufferedReader
             if kept < limit:
                 log.write(chunk[: limit - kept])
                 kept += len(chunk)

@@ -67,7 +67,7 @@ def read_submission(path: Path) -> nbformat.NotebookNode:
         ) from None
     except (KeyError, TypeError, ValueError, AttributeError) as err:
         raise UnreadableNotebookError(str(path), f"not a notebook ({_first_line(err)})") from None
-    return nb
+    return nb  # type: ignore[no-any-return]  # nbformat's readers are unannotated
 
 
 def normalise(nb: nbformat.NotebookNode) -> nbformat.NotebookNode:

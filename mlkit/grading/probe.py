@@ -22,7 +22,7 @@ MAX_MESSAGE = 2000
 _refs: dict[int, Any] = {}
 
 
-def request_code(payload: dict) -> str:
+def request_code(payload: dict[str, Any]) -> str:
     """The one line of code that makes the kernel answer payload."""
     literal = json.dumps(json.dumps(payload))
     return f"__import__('mlkit.grading.probe', fromlist=['answer']).answer({literal})"
@@ -41,14 +41,14 @@ def answer(request: str) -> None:
             "message": str(err)[:MAX_MESSAGE],
             "missing": isinstance(err, _Missing),
         }
-    publish_display_data({MIME: json.dumps(reply)})
+    publish_display_data({MIME: json.dumps(reply)})  # type: ignore[no-untyped-call]
 
 
 class _Missing(NameError):
     pass
 
 
-def _perform(request: dict) -> Any:
+def _perform(request: dict[str, Any]) -> Any:
     op = request["op"]
     if op == "release":
         return _release()
@@ -119,12 +119,12 @@ def _end_stray_processes() -> None:
             return
 
 
-def _remember(value: Any) -> dict:
+def _remember(value: Any) -> dict[str, Any]:
     ref = len(_refs) + 1
     _refs[ref] = value
     kind = type(value)
     return {"t": "ref", "id": ref, "type": f"{kind.__module__}.{kind.__qualname__}"}
 
 
-def _resolve(data: dict) -> Any:
+def _resolve(data: dict[str, Any]) -> Any:
     return _refs[data["id"]]

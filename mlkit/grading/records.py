@@ -35,7 +35,7 @@ def fingerprint(
         digest.update(b"<missing>" + problem.encode(errors="surrogateescape"))
     else:
         with open_submission(submission) as handle:
-            digest.update(hashlib.file_digest(handle, "sha256").digest())
+            digest.update(hashlib.file_digest(handle, "sha256").digest())  # type: ignore[arg-type]
     digest.update(assignment.encode())
     digest.update(json.dumps(settings, sort_keys=True).encode())
     return digest.hexdigest()

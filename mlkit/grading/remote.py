@@ -62,7 +62,7 @@ class KernelProbe:
         self.gone: str | None = None
         self.broken = False  # the kernel broke the channel (and was stopped)
 
-    def request(self, payload: dict) -> Any:
+    def request(self, payload: dict[str, Any]) -> Any:
         """Send payload; return the decoded reply value, or raise what the kernel reported."""
         if self.gone:
             raise KernelGoneError(self.gone)
@@ -92,7 +92,7 @@ class KernelProbe:
         except (LearnerCodeError, CodecError, ProbeTimeoutError, KernelGoneError):
             pass  # the tests themselves will report what is wrong
 
-    def _reference(self, data: dict) -> RemoteObject:
+    def _reference(self, data: dict[str, Any]) -> RemoteObject:
         if type(data.get("id")) is not int:
             raise CodecError("a reference without a valid id")
         return RemoteObject(self, data["id"], str(data.get("type", "object"))[:200])
@@ -141,7 +141,7 @@ class KernelProbe:
         self._report(self.gone)
         raise KernelGoneError(self.gone)
 
-    async def _next_message(self, timeout: float) -> dict | None:
+    async def _next_message(self, timeout: float) -> dict[str, Any] | None:
         try:
             return await ensure_async(self.kc.get_iopub_msg(timeout=timeout))
         except queue.Empty:
@@ -171,7 +171,7 @@ class KernelProbe:
 
 
 def _send(value: Any) -> Any:
-    def reference(obj: Any) -> dict:
+    def reference(obj: Any) -> dict[str, Any]:
         if isinstance(obj, RemoteObject):
             return {"t": "ref", "id": obj._ref}
         raise CodecError(

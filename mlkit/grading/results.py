@@ -76,7 +76,7 @@ RESULT_SHAPE = {
     "learner": str, "submission": str, "status": str, "summary": str,
     "questions": {str: QUESTION_SHAPE}, "events": [EVENT_SHAPE],
     "written": {str: str}, "sandbox": str, "isolation": str, "seconds": NUMBER,
-    "fingerprint": str,
+    "fingerprint": str, "reason": str, "ignored": [str],
 }  # fmt: skip
 
 

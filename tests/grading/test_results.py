@@ -38,7 +38,7 @@ def test_the_summary_names_each_kind_once_and_counts_the_rest():
     summary = summary_of("protocol-error", [*events, event("cell-error", "NameError: x", 4)])
     assert summary == (
         "Your notebook ran to the end. Garbage 0 (and 4 more like it). "
-        "Cells that raised an error: cell 4 (NameError)."
+        "Cells that raised an error: NameError in cell 4."
     )
 
 

@@ -52,9 +52,10 @@ def limit_output(
 
 def dropped_output_note(kb: int) -> nbformat.NotebookNode:
     """The output that stands for output dropped past the kb KB cap."""
-    return nbformat.v4.new_output(
+    note: nbformat.NotebookNode = nbformat.v4.new_output(
         "stream", name="stderr", text=f"[mlkit grade: output past {kb} KB dropped]\n"
     )
+    return note
 
 
 def written_size(value: Any, depth: int) -> int:
