@@ -191,9 +191,13 @@ def inject_covariate_shift(
 ) -> pd.DataFrame:
     """Move the named inputs and relabel under the unchanged rule (module 06).
 
-    A numeric feature moves by `size` of its standard deviation (negative moves down;
-    counts and ages stay whole and non-negative). A categorical feature gives a
-    share `size` (0 to 1) of its rows to its rarest category.
+    A numeric feature's mean moves by `size` of its standard deviation (negative moves
+    down). A float column moves every row by that amount; a whole-number column (age,
+    counts) stays whole: every row moves by the whole units in it and a random share of
+    rows by one unit more, the share being the fraction left over, so the mean moves by
+    `size` standard deviations in expectation (0.39 units: 39% of rows move by one). Whole
+    numbers stay non-negative, which holds a downward move back near zero. A categorical
+    feature gives a share `size` (0 to 1) of its rows to its rarest category.
     """
     features = [features] if isinstance(features, str) else list(features)
     _check_frame(df, FEATURES + [TARGET])
@@ -218,16 +222,22 @@ def _shift_columns(
 ) -> pd.DataFrame:
     """A copy of `df` with `features` moved as `inject_covariate_shift` describes.
 
-    Whole-number columns stay whole, at least 0 and at most `upper[name]` when given.
+    Whole-number columns stay whole (a random share of rows takes the fractional unit),
+    at least 0 and at most `upper[name]` when given.
     """
     out = df.copy()
     for name in features:
         if name in numeric:
             col = df[name].astype(float)
-            moved = col + size * col.std()
+            step = size * col.std()
             if pd.api.types.is_integer_dtype(df[name]):
-                moved = moved.round().clip(0, (upper or {}).get(name)).astype(df[name].dtype)
-            out[name] = moved
+                # whole units for every row, one more for a share equal to the fraction left
+                whole = np.floor(step)
+                extra = rng.random(len(df)) < step - whole
+                moved = (col + whole + extra).clip(0, (upper or {}).get(name))
+                out[name] = moved.astype(df[name].dtype)
+            else:
+                out[name] = col + step
         else:
             _check_fraction("size (for a categorical feature)", size)
             rarest = df[name].value_counts().idxmin()

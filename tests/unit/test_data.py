@@ -63,6 +63,27 @@ def test_covariate_shift_moves_numeric_feature_by_size_std(reference, size):
     pd.testing.assert_frame_equal(shifted[untouched], reference[untouched])
 
 
+@pytest.mark.parametrize("name", ["support_calls", "age", "last_login_days"])
+@pytest.mark.parametrize("size", [0.1, 0.3, 0.4, 0.8, 1.7])
+def test_covariate_shift_moves_whole_numbers_by_size_std_on_average(reference, name, size):
+    shifted = data.inject_covariate_shift(reference, [name], size=size, seed=1)
+    step = size * reference[name].std()
+    moves = shifted[name] - reference[name]
+    assert shifted[name].dtype == reference[name].dtype
+    # every row moves by the whole units of the step, a share of them by one unit more
+    assert set(moves.unique()) <= {np.floor(step), np.floor(step) + 1}
+    share = (moves > np.floor(step)).mean()
+    standard_error = np.sqrt(0.25 / len(reference))
+    assert share == pytest.approx(step - np.floor(step), abs=5 * standard_error)
+    assert moves.mean() == pytest.approx(step, abs=5 * standard_error)
+
+
+def test_covariate_shift_moves_whole_numbers_even_when_small(reference):
+    """0.2 sd of support calls is less than one call: a share of customers calls once more."""
+    shifted = data.inject_covariate_shift(reference, ["support_calls"], size=0.2, seed=3)
+    assert 0.1 < (shifted["support_calls"] != reference["support_calls"]).mean() < 0.4
+
+
 def test_covariate_shift_moves_categorical_share_to_rarest(reference):
     shifted = data.inject_covariate_shift(reference, "plan", size=0.3, seed=1)
     before = reference["plan"].value_counts(normalize=True)["premium"]
