@@ -14,7 +14,8 @@ the request bodies, so that every course service answers the same way:
   error, never the values sent, instead of BentoML's ERROR with a traceback (tracebacks
   stay for real server errors);
 - `/docs.json` describes what the service really answers: the 400 body with its list of
-  errors, 413 and 415, a required body, `/readyz` answering 503 while draining, the key
+  errors, 413 and 415, the overload answers (504, 503 from the batcher, 429 with
+  `max_concurrency`), a required body, `/readyz` answering 503 while draining, the key
   header and its 401 when the service checks one, and a version;
 - `/` is the same Swagger UI page, served from the assets BentoML ships, with no third-party
   tag manager and a Content-Security-Policy that lets the browser load nothing from
@@ -36,7 +37,16 @@ from typing import Any
 
 from pydantic import ConfigDict, ValidationError
 
-__all__ = ["MAX_BODY_BYTES", "OPEN_PATHS", "ValidationLogFilter", "guard_api", "source"]
+__all__ = [
+    "MAX_BODY_BYTES",
+    "OPEN_PATHS",
+    "ApiGuard",
+    "ValidationLogFilter",
+    "guard_api",
+    "install_validation_log_filter",
+    "openapi_document",
+    "source",
+]
 
 MAX_BODY_BYTES = 1_000_000  # 1 MB: a full batch of 100 customers is about 25 kB
 OPEN_PATHS = frozenset({"/livez", "/readyz", "/healthz", "/metrics"})
@@ -174,7 +184,7 @@ class ApiGuard:
         sent_type = headers.get("content-type", "")
         media_type = sent_type.split(";", 1)[0].strip().lower()
         if media_type != accepts:
-            got = f"Content-Type {sent_type!r}" if sent_type else "no Content-Type"
+            got = f"Content-Type {sent_type[:80]!r}" if sent_type else "no Content-Type"
             await _error(
                 send,
                 415,
