@@ -4,7 +4,10 @@ Module 02 writes this schema inside its `service.py` cell, where it is taught; t
 the same schema for the modules that follow (load tests, monitoring, security, the
 capstone), with the ranges and categories in one place. A test keeps the two equal.
 
-- numbers must lie in `NUMERIC_RANGES` (wide enough for every row `mlkit.data` generates);
+- numbers must be JSON numbers inside `NUMERIC_RANGES` (wide enough for every row
+  `mlkit.data` generates), never text (`"40"`, `"5e4"`), booleans (`true`), NaN or
+  infinity; a whole-number field (`WholeNumber`) takes `40` and `40.0`, which JSON and
+  JSON Schema's "integer" treat as the same number, and refuses `40.5`;
 - categories must be one of `mlkit.data.CATEGORIES`, spelled exactly;
 - every field is required and no other field is allowed (a misspelt name is an error,
   not a silently missing value);
@@ -16,29 +19,42 @@ for tests and fuzzing (module 08).
 
 from __future__ import annotations
 
+import inspect
 import json
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal, cast
 
 import annotated_types
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
 from mlkit.data import CATEGORIES, FEATURES, NUMERIC_FEATURES
 
 MAX_BATCH_SIZE = 100
 
 
+def whole_number(value: Any) -> Any:
+    """40.0 as the int 40 (JSON has one kind of number); anything else as it came, for a
+    strict int to accept (40) or refuse (40.5, "40", true)."""
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
+# An int for a strict model: takes 40 and 40.0, refuses 40.5, "40" and true.
+WholeNumber = Annotated[int, BeforeValidator(whole_number)]
+
+
 class Customer(BaseModel):
     """One customer, as the churn model needs it."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True, allow_inf_nan=False)
 
-    age: int = Field(ge=18, le=120, description="Age in years.")
+    age: WholeNumber = Field(ge=18, le=120, description="Age in years.")
     income: float = Field(ge=0, le=1_000_000, description="Yearly income.")
-    tenure_months: int = Field(ge=0, le=600, description="Months as a customer.")
+    tenure_months: WholeNumber = Field(ge=0, le=600, description="Months as a customer.")
     monthly_spend: float = Field(ge=0, le=2_000, description="Average monthly bill.")
-    support_calls: int = Field(ge=0, le=100, description="Calls to support, last 6 months.")
-    last_login_days: int = Field(ge=0, le=3_650, description="Days since the last login.")
+    support_calls: WholeNumber = Field(ge=0, le=100, description="Calls to support, last 6 months.")
+    last_login_days: WholeNumber = Field(ge=0, le=3_650, description="Days since the last login.")
     # The choices come from mlkit.data.CATEGORIES, the one place they are written; a type
     # checker cannot read a Literal built at import time, pydantic can.
     plan: Literal[tuple(CATEGORIES["plan"])]  # type: ignore[valid-type]
@@ -83,8 +99,9 @@ def bad_customers(customer: dict[str, Any]) -> list[BadInput]:
     """Variants of a valid `customer` that a validating service must refuse.
 
     One per rule: each number just below and just above its range, a number sent as
-    text, each category misspelt and in the wrong case, a missing field, and an extra
-    (misspelt) field. Raises ValueError if `customer` itself is not valid.
+    text (words and digits) or as a boolean, each category misspelt and in the wrong
+    case, a missing field, and an extra (misspelt) field. Raises ValueError if `customer`
+    itself is not valid.
     """
     _check_customer(customer)
     cases = []
@@ -93,6 +110,9 @@ def bad_customers(customer: dict[str, Any]) -> list[BadInput]:
         cases.append(BadInput(f"{name} below {low}", {**customer, name: low - 1}, name))
         cases.append(BadInput(f"{name} above {high}", {**customer, name: high + 1}, name))
     cases.append(BadInput("age as text", {**customer, "age": "forty"}, "age"))
+    cases.append(BadInput("age as a numeric string", {**customer, "age": "40"}, "age"))
+    cases.append(BadInput("age as a boolean", {**customer, "age": True}, "age"))
+    cases.append(BadInput("income as a numeric string", {**customer, "income": "5e4"}, "income"))
     for name, allowed in CATEGORIES.items():
         cases.append(BadInput(f"unknown {name}", {**customer, name: "unknown"}, name))
         upper = allowed[0].capitalize()
@@ -103,21 +123,38 @@ def bad_customers(customer: dict[str, Any]) -> list[BadInput]:
     return cases
 
 
+def whole_number_source() -> str:
+    """`whole_number` and `WholeNumber` as standalone source (needs `Annotated`, `Any` and
+    `BeforeValidator` imported), for service files built into an image without mlkit."""
+    return (
+        inspect.getsource(whole_number)
+        + '\n\n# An int for a strict model: takes 40 and 40.0, refuses 40.5, "40" and true.\n'
+        + "WholeNumber = Annotated[int, BeforeValidator(whole_number)]\n"
+    )
+
+
 def customer_source() -> str:
-    """`Customer` as standalone Python source that needs only pydantic (and `Literal`,
-    `BaseModel`, `ConfigDict`, `Field` imported), for service files that are built into
-    an image without mlkit (module 03's project, `mlkit.lessons.churn_project`)."""
+    """`WholeNumber` and `Customer` as standalone Python source that needs only pydantic
+    (and `Annotated`, `Any`, `Literal`, `BaseModel`, `BeforeValidator`, `ConfigDict`,
+    `Field` imported), for service files that are built into an image without mlkit
+    (module 03's project, `mlkit.lessons.churn_project`)."""
+    config = ", ".join(
+        f"{key}={json.dumps(value) if isinstance(value, str) else repr(value)}"
+        for key, value in Customer.model_config.items()
+    )
     lines = [
+        whole_number_source(),
+        "",
         "class Customer(BaseModel):",
         f'    """{Customer.__doc__}"""',
         "",
-        '    model_config = ConfigDict(extra="forbid")',
+        f"    model_config = ConfigDict({config})",
         "",
     ]
     for name, info in Customer.model_fields.items():
         if name in NUMERIC_RANGES:
             low, high = (f"{bound:_}" for bound in NUMERIC_RANGES[name])
-            kind = getattr(info.annotation, "__name__", "float")
+            kind = "WholeNumber" if info.annotation is int else "float"
             description = json.dumps(info.description)
             lines.append(
                 f"    {name}: {kind} = Field(ge={low}, le={high}, description={description})"

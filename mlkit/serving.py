@@ -14,14 +14,16 @@ same time keep separate `/metrics`.
 
 from __future__ import annotations
 
+import functools
 import os
 import re
+import ssl
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from mlkit._runtime.logs import tail_lines
 from mlkit._runtime.net import LOCALHOST, free_port, http_ok, is_listening, owns_port, wait_for_http
@@ -118,15 +120,62 @@ class RunningService(LoggedProcess):
     def _cafile(self) -> str | None:
         return None if self.tls_cert is None else str(self.tls_cert)
 
-    def client(self) -> bentoml.SyncHTTPClient:
-        """A BentoML HTTP client for this service (close it, or use it in `with`)."""
-        import bentoml
+    def client(
+        self, *, headers: Mapping[str, str] | None = None, timeout: float = 30.0
+    ) -> bentoml.SyncHTTPClient:
+        """A BentoML HTTP client for this service (close it, or use it in `with`).
 
-        return bentoml.SyncHTTPClient(self.url)
+        `headers` go with every call, the schema request included (an API key such as
+        `{"X-API-Key": key}`, module 08); over HTTPS the client trusts the service's
+        certificate (`tls_cert`), as the readiness check does. Note that BentoML's client
+        sends only the fields the schema names: test a contract with raw HTTP (module 02).
+        """
+        extra = dict(headers or {})
+        if not all(isinstance(k, str) and isinstance(v, str) for k, v in extra.items()):
+            raise ValueError(f"headers: expected names and values as strings, got {headers!r}.")
+        verify: ssl.SSLContext | bool = (
+            True if self._cafile is None else ssl.create_default_context(cafile=self._cafile)
+        )
+        client: bentoml.SyncHTTPClient = _client_class()(
+            self.url, headers=extra, verify=verify, timeout=timeout
+        )
+        return client
 
     def __repr__(self) -> str:
         state = "running" if self.is_running() else "stopped"
         return f"<RunningService {self.url} ({state}), log: {self.log_path}>"
+
+
+@functools.cache
+def _client_class() -> type[bentoml.SyncHTTPClient]:
+    """`bentoml.SyncHTTPClient` whose HTTP connection adds headers and trusts a given CA.
+
+    BentoML's client takes neither: it builds its httpx client from the URL, a bearer
+    token and a timeout, so a service behind an X-API-Key check or a self-signed
+    certificate could not be reached (its readiness wait failed after 30 s).
+    """
+    import bentoml
+    import httpx
+
+    class KitClient(bentoml.SyncHTTPClient):
+        def __init__(
+            self, url: str, *, headers: dict[str, str], verify: Any, timeout: float
+        ) -> None:
+            self._kit_headers = headers
+            self._kit_verify = verify
+            super().__init__(url, timeout=timeout)
+
+        @functools.cached_property
+        def client(self) -> httpx.Client:
+            return httpx.Client(
+                base_url=self.url,
+                headers={**self.default_headers, **self._kit_headers},
+                timeout=self.timeout,
+                verify=self._kit_verify,
+                follow_redirects=True,
+            )
+
+    return KitClient
 
 
 def _check_arguments(

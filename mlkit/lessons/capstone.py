@@ -7,7 +7,8 @@ the lab; this module holds only what the course notebook and the grader share:
 
 - `baseline_model`: the linear baseline the course measures and the lab must beat;
 - `write_project`: a project folder as the lab's grader rebuilds it (the reference
-  service `SERVICE_SOURCE`, a bundle of the baseline, and files that must not ship);
+  service `SERVICE_SOURCE`, the copy of `mlkit/api_guard.py` it imports, a bundle of the
+  baseline, and files that must not ship);
 - `build_and_run`: bento, image and container from a project, asked for predictions
   with and without the API key, then all removed again.
 """
@@ -26,7 +27,7 @@ from sklearn.linear_model import LinearRegression
 from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import OneHotEncoder
 
-from mlkit import bundle, containers, data, image_audit
+from mlkit import api_guard, bundle, containers, contract, data, image_audit
 from mlkit.lessons import churn_project
 
 SERVICE = "service.py:DeliveryTime"
@@ -37,24 +38,31 @@ BUNDLE_FOLDER = "bundle"
 # skops refuses tree types it cannot vouch for; the service trusts this one only after the
 # bundle's sha256 matched (module 01: hashes; module 08: why loading is a risk).
 TRUSTED_TYPES = ["sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor"]
-SERVICE_SOURCE = '''\
+SERVICE_SOURCE = (
+    """\
 import hashlib
 import hmac
 import json
 import os
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 import bentoml
 import pandas as pd
 import skops.io
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 from threadpoolctl import threadpool_limits
+
+from api_guard import guard_api  # mlkit/api_guard.py, copied here: the image has no mlkit
 
 TRUSTED = ["sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor"]
 OPEN_PATHS = {"/livez", "/readyz", "/healthz"}
 MAX_BATCH = 100
 
+
+"""
+    + contract.whole_number_source()
+    + '''
 
 class ApiKeyMiddleware:
     """401 for a request without the right X-API-Key header; health checks stay open."""
@@ -77,13 +85,13 @@ class ApiKeyMiddleware:
 class Order(BaseModel):
     """One order, as the delivery-time model needs it."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True, allow_inf_nan=False)
 
     distance_km: float = Field(gt=0, le=50)
-    n_items: int = Field(ge=1, le=40)
-    hour: int = Field(ge=0, le=23)
-    weekday: int = Field(ge=0, le=6)
-    courier_tenure_months: int = Field(ge=0, le=600)
+    n_items: WholeNumber = Field(ge=1, le=40)
+    hour: WholeNumber = Field(ge=0, le=23)
+    weekday: WholeNumber = Field(ge=0, le=6)
+    courier_tenure_months: WholeNumber = Field(ge=0, le=600)
     weather: Literal["clear", "rain", "snow"]
     vehicle: Literal["bike", "scooter", "car"]
 
@@ -113,7 +121,9 @@ class DeliveryTime:
 
 
 DeliveryTime.add_asgi_middleware(ApiKeyMiddleware)
+guard_api(DeliveryTime, api_key_header="X-API-Key", open_paths=OPEN_PATHS)
 '''
+)
 
 
 def baseline_model() -> Pipeline:
@@ -138,8 +148,9 @@ def write_project(
     folder: str | os.PathLike[str], *, seed: int = 42, n_rows: int = 2_000
 ) -> Project:
     """Write a capstone project into an empty `folder`: `service.py` (`SERVICE_SOURCE`),
-    `bundle/` (the baseline trained on `make_deliveries(n_rows, seed)`, via
-    `mlkit.bundle.save_bundle`) and module 03's clutter that must not ship."""
+    `api_guard.py` (the guard it imports), `bundle/` (the baseline trained on
+    `make_deliveries(n_rows, seed)`, via `mlkit.bundle.save_bundle`) and module 03's
+    clutter that must not ship."""
     folder = Path(folder)
     if folder.exists() and any(folder.iterdir()):
         raise FileExistsError(f"folder: '{folder}' is not empty; expected a new or empty folder.")
@@ -147,7 +158,9 @@ def write_project(
     model = baseline_model().fit(
         deliveries[data.DELIVERY_FEATURES], deliveries[data.DELIVERY_TARGET]
     )
-    for name, text in {**churn_project.CLUTTER, "service.py": SERVICE_SOURCE}.items():
+    files = {**churn_project.CLUTTER, "service.py": SERVICE_SOURCE}
+    files[churn_project.GUARD_FILE] = api_guard.source()
+    for name, text in files.items():
         (folder / name).parent.mkdir(parents=True, exist_ok=True)
         (folder / name).write_text(text)
     bundle.save_bundle(model, folder / BUNDLE_FOLDER, training_data=deliveries, metrics={})

@@ -1,10 +1,11 @@
 """The churn service's project folder, as module 03's lab starts from it and its tests rebuild it.
 
 `write_project` lays out what such a folder usually holds: the service (`service.py`,
-module 02's contract with the model loaded by skops), the model (`model.skops`), and the
-files that must never reach an image (a notebook, test data, a test file, a `.env` with
-a key). The course notebook writes the same service in a `%%writefile` cell (a unit
-test keeps the two equal).
+module 02's contract with the model loaded by skops), the model (`model.skops`), the
+kit's API guard (`api_guard.py`, a copy of `mlkit/api_guard.py`: the image has no mlkit,
+so the service imports the file beside it), and the files that must never reach an
+image (a notebook, test data, a test file, a `.env` with a key). The course notebook
+writes the same service in a `%%writefile` cell (a unit test keeps the two equal).
 
 `check_build_config` accepts a learner's build configuration only with the keys and
 packages this service can need, so that building it cannot run anything else;
@@ -26,19 +27,22 @@ import httpx
 import skops.io
 import yaml
 
-from mlkit import churn_model, containers, contract, image_audit
+from mlkit import api_guard, churn_model, containers, contract, image_audit
 
 SERVICE = "service.py:Churn"
+GUARD_FILE = "api_guard.py"  # mlkit/api_guard.py, copied next to service.py
 RUNTIME_PACKAGES = ("scikit-learn", "skops", "pandas", "numpy", "scipy", "pydantic")
 SERVICE_SOURCE = (
     """\
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 import bentoml
 import pandas as pd
 import skops.io
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
+
+from api_guard import guard_api  # mlkit/api_guard.py, copied here: the image has no mlkit
 
 
 """
@@ -56,6 +60,9 @@ class Churn:
     ) -> list[float]:
         rows = pd.DataFrame([customer.model_dump() for customer in customers])
         return self.model.predict_proba(rows)[:, 1].round(6).tolist()
+
+
+guard_api(Churn)  # module 02: JSON only, at most 1 MB, strict contract, honest OpenAPI
 """
 )
 CLUTTER = {
@@ -74,7 +81,7 @@ _PYTHON_KEYS = {"packages", "lock_packages"}
 def write_project(
     folder: str | os.PathLike[str], *, seed: int = 42, n_rows: int = 2_000
 ) -> churn_model.TrainedModel:
-    """Write the project folder (service, model and clutter) into an empty `folder`.
+    """Write the project folder (service, its guard, model and clutter) into an empty `folder`.
 
     The model is `mlkit.churn_model.train_reference_model(seed, n_rows)`, returned so that a
     caller can compare what a server answers with what the model says. Introduced in
@@ -84,7 +91,8 @@ def write_project(
     if folder.exists() and any(folder.iterdir()):
         raise FileExistsError(f"folder: '{folder}' is not empty; expected a new or empty folder.")
     trained = churn_model.train_reference_model(seed=seed, n_rows=n_rows)
-    for name, text in {**CLUTTER, "service.py": SERVICE_SOURCE}.items():
+    files = {**CLUTTER, "service.py": SERVICE_SOURCE, GUARD_FILE: api_guard.source()}
+    for name, text in files.items():
         (folder / name).parent.mkdir(parents=True, exist_ok=True)
         (folder / name).write_text(text)
     skops.io.dump(trained.model, folder / "model.skops")

@@ -13,7 +13,9 @@ A step is one dict:
     {"post": "/predict", "json": {"customer": {...}}}   an HTTP POST with a JSON body
     {"create": "draining"} / {"delete": "draining"}     a file next to the service
 
-An HTTP step may add `"headers": {...}`, such as an API key (module 09).
+An HTTP step may add `"headers": {...}`, such as an API key (module 09); `headers=` sends
+some with every step, and `tls_cert=` serves and calls the service over HTTPS trusting
+that certificate (module 08).
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import ssl
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -76,6 +79,10 @@ def _reply(response: httpx.Response) -> dict[str, Any]:
     return {"status": response.status_code, "json": body, "text": response.text[:MAX_TEXT]}
 
 
+def _verify(tls_cert: str | os.PathLike[str] | None) -> ssl.SSLContext | bool:
+    return True if tls_cert is None else ssl.create_default_context(cafile=str(tls_cert))
+
+
 def call_service(
     service_file: str | os.PathLike[str],
     steps: list[dict[str, Any]],
@@ -83,6 +90,8 @@ def call_service(
     service: str | None = None,
     env: dict[str, str] | None = None,
     timeout: float = 45.0,
+    headers: dict[str, str] | None = None,
+    tls_cert: str | os.PathLike[str] | None = None,
 ) -> list[dict[str, Any]]:
     """Serve a copy of `service_file` in a fresh folder and process, run `steps`, stop it.
 
@@ -90,8 +99,11 @@ def call_service(
     HTTP steps and `{"status": None, "json": None, "text": ""}` for file steps. The
     server counts as started when `/livez` answers, so a service whose readiness check
     is wrong can still be tested; `timeout` bounds the start, `env` adds environment
-    variables. Raises `mlkit.serving.ServiceStartError` (with the server's log) when it
-    does not start. Only the file itself is copied: a service must fit in one file.
+    variables, `headers` go with every HTTP step (a step's own headers win), and
+    `tls_cert` is the certificate of a service that serves HTTPS. Raises
+    `mlkit.serving.ServiceStartError` (with the server's log) when it does not start.
+    Only the file and the Python files beside it are copied (a project's `api_guard.py`):
+    data such as a model must be named in `env`.
     """
     source = Path(service_file).expanduser()
     if not source.is_file():
@@ -100,22 +112,39 @@ def call_service(
             "%%writefile."
         )
     _check_steps(steps)
+    if headers is not None and not (
+        isinstance(headers, dict)
+        and all(isinstance(k, str) and isinstance(v, str) for k, v in headers.items())
+    ):
+        raise ValueError(
+            f"headers: expected names mapped to values, both strings, got {headers!r}."
+        )
     folder = Path(tempfile.mkdtemp(prefix="call-", dir=scratch_dir("services")))
     try:
+        for module in source.parent.glob("*.py"):  # such as the api_guard.py it imports
+            shutil.copy(module, folder / module.name)
         copy = Path(shutil.copy(source, folder / source.name))
         replies = []
         with (
             serve_in_background(
-                copy, service, env=env, timeout=timeout, log_dir=folder, wait_for="/livez"
+                copy,
+                service,
+                env=env,
+                timeout=timeout,
+                log_dir=folder,
+                wait_for="/livez",
+                tls_cert=tls_cert,
             ) as running,
-            httpx.Client(base_url=running.url, timeout=10) as client,
+            httpx.Client(
+                base_url=running.url, timeout=10, headers=headers, verify=_verify(tls_cert)
+            ) as client,
         ):
             for step in steps:
-                headers = step.get("headers")
+                sent = step.get("headers")
                 if "get" in step:
-                    replies.append(_reply(client.get(step["get"], headers=headers)))
+                    replies.append(_reply(client.get(step["get"], headers=sent)))
                 elif "post" in step:
-                    reply = client.post(step["post"], json=step.get("json"), headers=headers)
+                    reply = client.post(step["post"], json=step.get("json"), headers=sent)
                     replies.append(_reply(reply))
                 else:
                     if "create" in step:

@@ -47,7 +47,7 @@ CASES = [
         "02",
         # Without `extra="forbid"`, and with a readiness check that is always True.
         half_right={
-            "q1": ('    model_config = ConfigDict(extra="forbid")\n', ""),
+            "q1": ('ConfigDict(extra="forbid", strict=True', "ConfigDict(strict=True"),
             "q4": ('return not Path(__file__).with_name("draining").exists()', "return True"),
         },
         auto={"q1": 3, "q2": 2, "q3": 3, "q4": 2, "q5": 2},
@@ -61,7 +61,7 @@ CASES = [
         # Without the allow-list (q1, and so q3's image ships the clutter), with comments not
         # stripped (q2) and with a memory limit equal to the request (q4).
         half_right={
-            "q1": ('    "include": ["service.py", "model.skops"],\n', ""),
+            "q1": ('    "include": ["service.py", "api_guard.py", "model.skops"],\n', ""),
             "q2": ('text = line.split("#", 1)[0].strip()', "text = line.strip()"),
             "q4": ('memory_limit=f"{2 * request_mib}Mi"', 'memory_limit=f"{request_mib}Mi"'),
         },

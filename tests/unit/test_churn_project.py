@@ -11,12 +11,13 @@ import pytest
 import skops.io
 import yaml
 
+from mlkit import api_guard
 from mlkit.lessons import churn_project
 from mlkit.settings import repo_root
 
 GOOD = {
     "service": "service.py:Churn",
-    "include": ["service.py", "model.skops"],
+    "include": ["service.py", "api_guard.py", "model.skops"],
     "python": {"packages": ["scikit-learn==1.9.1", "numpy==2.4.6"], "lock_packages": False},
 }
 
@@ -27,6 +28,7 @@ def test_project_holds_service_model_and_clutter(tmp_path):
     files = [f for f in files if (tmp_path / "p" / f).is_file()]
     assert files == [
         ".env",
+        "api_guard.py",
         "data/holdout_customers.csv",
         "model.skops",
         "notebooks/exploration.ipynb",
@@ -34,6 +36,7 @@ def test_project_holds_service_model_and_clutter(tmp_path):
         "tests/test_service.py",
     ]
     assert (tmp_path / "p" / "service.py").read_text() == churn_project.SERVICE_SOURCE
+    assert (tmp_path / "p" / "api_guard.py").read_text() == api_guard.source()
     model = skops.io.load(tmp_path / "p" / "model.skops")
     holdout = pd.read_csv(tmp_path / "p" / churn_project.HOLDOUT_FILE)
     assert len(holdout) == len(trained.X_test)

@@ -82,4 +82,17 @@ def test_course_service_teaches_the_same_schema(tmp_path, monkeypatch):
     spec.loader.exec_module(module)
 
     assert module.Customer.model_json_schema() == contract.Customer.model_json_schema()
+    assert module.Customer.model_config == contract.Customer.model_config
     assert module.MAX_BATCH_SIZE == contract.MAX_BATCH_SIZE
+
+
+def test_contract_is_strict_about_types():
+    strict = {**CUSTOMER, "income": 5}  # a whole number is a number
+    assert contract.Customer.model_validate_json(json.dumps(strict)).income == 5.0
+    whole = {**CUSTOMER, "age": 40.0}  # JSON's number 40, written with a decimal point
+    assert contract.Customer.model_validate_json(json.dumps(whole)).age == 40
+    for field, value in [("age", "40"), ("age", True), ("age", 40.5), ("income", "5e4")]:
+        with pytest.raises(ValidationError, match="valid (integer|number)"):  # 40.5 too
+            contract.Customer.model_validate_json(json.dumps({**CUSTOMER, field: value}))
+    with pytest.raises(ValidationError, match="finite number"):
+        contract.Customer.model_validate_json(json.dumps({**CUSTOMER, "income": float("nan")}))

@@ -99,3 +99,60 @@ def test_missing_file_and_bad_wait_for_are_named(tmp_path):
         call_service(tmp_path / "service.py", [])
     with pytest.raises(ValueError, match="wait_for: got 'livez'"):
         serve_in_background(write(tmp_path, ECHO_SERVICE), wait_for="livez")
+
+
+KEYED_TLS_SERVICE = """
+import os
+
+import bentoml
+
+TLS = {"enabled": True, "certfile": os.environ["CERT"], "keyfile": os.environ["KEY"]}
+
+
+class NeedsKey:
+    def __init__(self, app) -> None:
+        self.app = app
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] == "http" and scope["path"] != "/livez":
+            if dict(scope["headers"]).get(b"x-api-key") != os.environ["API_KEY"].encode():
+                await send({"type": "http.response.start", "status": 401, "headers": []})
+                await send({"type": "http.response.body", "body": b"{}"})
+                return
+        await self.app(scope, receive, send)
+
+
+@bentoml.service(ssl=TLS)
+class Keyed:
+    @bentoml.api
+    def double(self, x: float) -> float:
+        return 2 * x
+
+
+Keyed.add_asgi_middleware(NeedsKey)
+"""
+
+
+def test_headers_go_with_every_step_over_https(tmp_path):
+    from mlkit.crypto import make_self_signed_cert
+
+    tls = make_self_signed_cert(tmp_path / "tls")
+    env = {"CERT": str(tls.cert), "KEY": str(tls.key), "API_KEY": "right"}
+    replies = call_service(
+        write(tmp_path, KEYED_TLS_SERVICE),
+        [
+            {"get": "/readyz"},
+            {"post": "/double", "json": {"x": 2}},
+            {"post": "/double", "json": {"x": 2}, "headers": {"X-API-Key": "wrong"}},
+        ],
+        env=env,
+        headers={"X-API-Key": "right"},
+        tls_cert=tls.cert,
+    )
+    assert [r["status"] for r in replies] == [200, 200, 401]
+    assert replies[1]["json"] == 4.0
+
+
+def test_headers_must_be_strings(tmp_path):
+    with pytest.raises(ValueError, match="headers: expected names mapped to values"):
+        call_service(write(tmp_path, ECHO_SERVICE), [], headers={"X-API-Key": 1})
