@@ -1,7 +1,15 @@
-"""Every lab grades as designed: the solution full marks, the blank lab zero, and a half-right
-copy (the solution with a few answers broken) exactly the partial credit its case states.
+"""Every lab grades as designed: every copy of the solution full marks, the blank lab zero, and
+a half-right copy (the solution with a few answers broken) exactly the partial credit its case
+states.
 
-Each submission really runs in the grading sandbox, two at a time. What the hidden tests do:
+All of a lab's submissions are graded in one run with two workers, so servers, kernels and
+learner services start at the same time and take ports side by side: a correct submission
+must never lose a point by chance. The solution is graded three times, and five times in the
+labs whose hidden tests start a server (02, 04, 05, 08, 09); a port race or a flaky hidden
+test shows up as a lost point in one copy.
+
+Each submission really runs in the grading sandbox. What the hidden tests do:
+- 00 compare its churn rate, percentiles and model with their own on the same data;
 - 01 read the files and the model store the notebook left, through its kernel;
 - 02 serve the notebook's service.py in a fresh process and probe it over HTTP;
 - 03 build a bento and an image from the submission's build configuration with the grader's
@@ -16,7 +24,7 @@ Each submission really runs in the grading sandbox, two at a time. What the hidd
   hostile input, a burst), and probe its signed loading and its fixed report tool;
 - 09 rebuild its project (bundle, key-protected service, build configuration) and run the
   container with the grader's Docker engine; the half-right build configuration fails the
-  safety check before any build, so only one image is built.
+  safety check before any build, so the half-right copy builds no image.
 """
 
 from __future__ import annotations
@@ -26,7 +34,25 @@ from support.lab_scores import LabCase, check_lab_grades
 
 pytestmark = [pytest.mark.notebooks, pytest.mark.slow]
 
+SERVER_LAB_COPIES = 5  # labs whose hidden tests start servers
+
 CASES = [
+    LabCase(
+        "00",
+        # Another sample of customers, and p95 and p99 taken as the maximum.
+        half_right={
+            "q1": ("seed=7)", "seed=8)"),
+            "q2": (
+                "float(np.percentile(values, q))",
+                "float(np.percentile(values, q) if q == 50 else values.max())",
+            ),
+        },
+        auto={"q1": 2, "q2": 3, "q3": 3},
+        by_hand=("q4",),
+        # q1 keeps "a share"; q2 keeps the median only.
+        half_right_points={"q1": 1, "q2": 1},
+        feedback={"q1": "not the share of churners", "q2": "p95 is not the 95th percentile"},
+    ),
     LabCase(
         "01",
         # The solution trusting one type too many, and a load_bundle that never checks the hash.
@@ -55,6 +81,7 @@ CASES = [
         # q1 loses the extra-field point; q4 keeps only "draining ends and keeps serving".
         half_right_points={"q1": 2, "q4": 1},
         feedback={"q1": "extra field 'tenure': expected status 400, got 200"},
+        solution_copies=SERVER_LAB_COPIES,
     ),
     LabCase(
         "03",
@@ -86,6 +113,7 @@ CASES = [
         # q1 loses the 4:1 point; q3 loses the "stop at the first broken step" point.
         half_right_points={"q1": 2, "q3": 2},
         feedback={"q1": "expected about 4 requests to /predict per page"},
+        solution_copies=SERVER_LAB_COPIES,
     ),
     LabCase(
         "05",
@@ -105,6 +133,7 @@ CASES = [
         # q1 loses the jitter point; q2 loses the "failures in a row" point.
         half_right_points={"q1": 2, "q2": 2},
         feedback={"q1": "expected random draws over"},
+        solution_copies=SERVER_LAB_COPIES,
     ),
     LabCase(
         "06",
@@ -162,6 +191,7 @@ CASES = [
             "q3": "'age as a numeric string': 200",
             "q4": "no signature file: expected ModelSignatureError, got FileNotFoundError",
         },
+        solution_copies=SERVER_LAB_COPIES,
     ),
     LabCase(
         "09",
@@ -185,6 +215,7 @@ CASES = [
             "q5": "should not alert",
         },
         needs_docker=True,
+        solution_copies=SERVER_LAB_COPIES,
     ),
 ]
 
@@ -198,7 +229,7 @@ CASES = [
         for case in CASES
     ],
 )
-def test_solution_full_marks_blank_lab_zero_half_right_partial(case, tmp_path, request):
+def test_solutions_full_marks_blank_lab_zero_half_right_partial(case, tmp_path, request):
     if case.needs_docker:
         request.getfixturevalue("docker_engine")
     check_lab_grades(case, tmp_path)

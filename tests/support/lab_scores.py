@@ -1,9 +1,12 @@
-"""What every lab's grader test does: grade the solution, the blank lab and a half-right copy.
+"""What every lab's grader test does: grade copies of the solution, the blank lab and a
+half-right copy in one run.
 
 The half-right copy is the solution with a few answers broken by text replacements in their
 answer cells; each `LabCase` states the points every question must get and what the
-half-right copy's feedback must say. All three really run in the grading sandbox, two at a
-time (tests/grading/test_lab_scores.py).
+half-right copy's feedback must say. Every copy of the solution must get full automatic
+marks: a port race or a flaky hidden test shows up as a lost point in one of them. All
+submissions really run in the grading sandbox, two at a time
+(tests/grading/test_lab_scores.py).
 """
 
 from __future__ import annotations
@@ -53,13 +56,23 @@ def write_half_right(assignment: str, path: Path, replacements: dict[str, tuple[
     nbformat.write(nb, path)
 
 
-def grade_solution_blank_half_right(
-    assignment: str, tmp_path: Path, replacements: dict[str, tuple[str, str]]
+def solution_learners(copies: int) -> list[str]:
+    """The learner names of `copies` copies of the solution: solution, solution_2, ..."""
+    return ["solution"] + [f"solution_{n}" for n in range(2, copies + 1)]
+
+
+def grade_lab(
+    assignment: str,
+    tmp_path: Path,
+    replacements: dict[str, tuple[str, str]],
+    solution_copies: int = 1,
 ) -> LabGrades:
-    """Grade learners `solution`, `blank` and `half_right` of assignment with two workers."""
+    """Grade `solution_copies` copies of the solution, `blank` and `half_right` of assignment
+    in one run with two workers."""
     submissions = tmp_path / "submissions"
     submissions.mkdir()
-    shutil.copy(notebook("solutions", assignment), submissions / "solution.ipynb")
+    for learner in solution_learners(solution_copies):
+        shutil.copy(notebook("solutions", assignment), submissions / f"{learner}.ipynb")
     shutil.copy(notebook("labs", assignment), submissions / "blank.ipynb")
     write_half_right(assignment, submissions / "half_right.ipynb", replacements)
 
@@ -81,7 +94,8 @@ class LabCase:
     `auto`: the full points of each automatically graded question; `by_hand`: questions
     left to the instructor (no points from the grader); `half_right_points`: the points the
     half-right copy gets where they differ from `auto`; `feedback`: question -> text the
-    half-right copy's feedback must contain.
+    half-right copy's feedback must contain; `solution_copies`: how many copies of the
+    solution are graded in the same run, each of which must get full automatic marks.
     """
 
     assignment: str
@@ -91,19 +105,29 @@ class LabCase:
     half_right_points: dict[str, int]
     feedback: dict[str, str] = field(default_factory=dict)
     needs_docker: bool = False
+    solution_copies: int = 3
 
 
 def check_lab_grades(case: LabCase, tmp_path: Path) -> None:
-    """Grade the three submissions of `case` and assert every point and feedback text."""
-    graded = grade_solution_blank_half_right(case.assignment, tmp_path, case.half_right)
-    points, auto = graded.points, case.auto
+    """Grade the submissions of `case` and assert every point and feedback text."""
+    graded = grade_lab(case.assignment, tmp_path, case.half_right, case.solution_copies)
+    learners, points, auto = graded.results["learners"], graded.points, case.auto
+    solutions = solution_learners(case.solution_copies)
+    assert sorted(learners) == sorted([*solutions, "blank", "half_right"])
     for learner in points:
         for question in case.by_hand:
             assert points[learner][question] is None, f"{learner}: {question} is graded by hand"
-    assert {q: points["solution"][q] for q in auto} == auto
+    assert all(learners[s]["status"] == "ok" for s in solutions), {
+        s: learners[s]["summary"] for s in solutions
+    }
+    lost = {
+        s: {q: learners[s]["questions"][q]["message"] for q in auto if points[s][q] != auto[q]}
+        for s in solutions
+    }
+    assert not any(lost.values()), lost
     assert {q: points["blank"][q] for q in auto} == dict.fromkeys(auto, 0)
     expected = {**auto, **case.half_right_points}
     assert {q: points["half_right"][q] for q in auto} == expected
-    questions = graded.results["learners"]["half_right"]["questions"]
+    questions = learners["half_right"]["questions"]
     for question, text in case.feedback.items():
         assert text in questions[question]["message"], (question, questions[question]["message"])
