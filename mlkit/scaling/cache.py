@@ -38,6 +38,8 @@ from typing import Any, Protocol
 import numpy as np
 import pandas as pd
 import redis
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 
 from mlkit import data
 from mlkit._runtime.net import LOCALHOST, free_port, is_listening, owns_port
@@ -149,11 +151,18 @@ class RedisServer(LoggedProcess):
             host=LOCALHOST, port=self.port, socket_timeout=timeout, socket_connect_timeout=timeout
         )
 
-    def ping(self) -> bool:
-        """True when the server answers PING."""
-        with self.client(timeout=0.5) as client:
+    def ping(self, timeout: float = 0.5) -> bool:
+        """True when the server answers PING within `timeout` seconds (one try, no retries)."""
+        once = redis.Redis(
+            host=LOCALHOST,
+            port=self.port,
+            socket_timeout=timeout,
+            socket_connect_timeout=timeout,
+            retry=Retry(NoBackoff(), 0),
+        )
+        with once:
             try:
-                return bool(client.ping())
+                return bool(once.ping())
             except redis.RedisError:
                 return False
 
@@ -223,11 +232,9 @@ def start_redis(
 
 def _wait_for_ping(server: RedisServer, timeout: float) -> bool:
     deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+    while time.monotonic() < deadline and server.is_running():
         if server.ping():
             return True
-        if not server.is_running():
-            return False
         time.sleep(0.05)
     return False
 
