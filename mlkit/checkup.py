@@ -135,13 +135,13 @@ def check_docker(required: bool = False) -> Check:
 
 def check_redis() -> Check:
     """Debian's `redis-server` runs (module 05's shared cache starts one; optional elsewhere)."""
-    from mlkit.scaling.cache import INSTALL_HINT, redis_server_problem, redis_server_version
+    from mlkit.scaling.cache import INSTALL_HINT, probe_redis_server
 
-    problem = redis_server_problem()
+    problem, version = probe_redis_server()
     fix = f"For the shared cache of module 05, {INSTALL_HINT}."
     if problem is not None:
         return Check("redis-server", False, problem, required=False, fix=fix)
-    return Check("redis-server", True, f"{redis_server_version() or 'found'} on PATH", False)
+    return Check("redis-server", True, f"{version or 'found'} on PATH", required=False)
 
 
 def check_free_port() -> Check:

@@ -15,6 +15,8 @@ asks before it calls the model:
   serves a new model reads and writes only the new version's keys, so it never serves
   an old answer; the old version's entries are never read again and leave when their
   TTL runs out, or at once with `invalidate_version(old)` (SCAN + UNLINK of its keys).
+  It fails open: with Redis down, a lookup is a miss (counted in `errors`) and the model
+  answers;
 - `repeating_workload`, `compare_caches` and `staleness_trap` measure it: hit rate and
   latency with no cache, in-process caches and Redis, and how many stale answers each
   setup serves after a model update.
@@ -60,6 +62,7 @@ __all__ = [
     "churn_predictor",
     "compare_caches",
     "prediction_key",
+    "probe_redis_server",
     "redis_server_problem",
     "repeating_workload",
     "start_redis",
@@ -90,32 +93,26 @@ class RedisStartError(ServerStartError):
     """
 
 
-def redis_server_problem() -> str | None:
-    """Why no `redis-server` can be run here, or None when `redis-server --version` works."""
+def probe_redis_server() -> tuple[str | None, str]:
+    """(why `redis-server` cannot run here or None, the version it reports or '')."""
     executable = shutil.which(REDIS_EXECUTABLE)
     if executable is None:
-        return f"`{REDIS_EXECUTABLE}` is not on PATH"
+        return f"`{REDIS_EXECUTABLE}` is not on PATH", ""
     try:
         result = subprocess.run(
             [executable, "--version"], capture_output=True, text=True, timeout=15, check=False
         )
     except (OSError, subprocess.TimeoutExpired) as error:
-        return f"`{executable} --version` failed: {error}"
+        return f"`{executable} --version` failed: {error}", ""
     if result.returncode != 0:
-        return f"`{executable} --version` exited with code {result.returncode}"
-    return None
-
-
-def redis_server_version() -> str:
-    """The version `redis-server --version` reports (e.g. '7.0.15'), or '' when unknown."""
-    executable = shutil.which(REDIS_EXECUTABLE)
-    if executable is None:
-        return ""
-    result = subprocess.run(
-        [executable, "--version"], capture_output=True, text=True, timeout=15, check=False
-    )
+        return f"`{executable} --version` exited with code {result.returncode}", ""
     found = re.search(r"v=(\S+)", result.stdout)
-    return found.group(1) if found else ""
+    return None, found.group(1) if found else ""
+
+
+def redis_server_problem() -> str | None:
+    """Why no `redis-server` can be run here, or None when `redis-server --version` works."""
+    return probe_redis_server()[0]
 
 
 def _require_redis_server() -> str:
@@ -143,24 +140,28 @@ class RedisServer(LoggedProcess):
         """The server's address for Redis clients, e.g. redis://127.0.0.1:12345/0."""
         return f"redis://{LOCALHOST}:{self.port}/0"
 
-    def client(self, *, timeout: float = 5.0) -> redis.Redis:
-        """A new Redis client (its own connection pool) for this server; close it when done."""
+    def client(self, *, timeout: float = 1.0, retries: int = 1) -> redis.Redis:
+        """A new Redis client (its own connection pool) for this server; close it when done.
+
+        A call waits at most `timeout` seconds and is retried `retries` times at once after
+        a connection error: a cache must answer fast or not at all (redis-py's default,
+        10 retries with backoff, spends seconds on a server that is down).
+        """
         if not (isinstance(timeout, int | float) and timeout > 0):
             raise ValueError(f"timeout: got {timeout!r}, expected a number of seconds > 0.")
+        if isinstance(retries, bool) or not isinstance(retries, int) or retries < 0:
+            raise ValueError(f"retries: got {retries!r}, expected a whole number >= 0.")
         return redis.Redis(
-            host=LOCALHOST, port=self.port, socket_timeout=timeout, socket_connect_timeout=timeout
-        )
-
-    def ping(self, timeout: float = 0.5) -> bool:
-        """True when the server answers PING within `timeout` seconds (one try, no retries)."""
-        once = redis.Redis(
             host=LOCALHOST,
             port=self.port,
             socket_timeout=timeout,
             socket_connect_timeout=timeout,
-            retry=Retry(NoBackoff(), 0),
+            retry=Retry(NoBackoff(), retries),
         )
-        with once:
+
+    def ping(self, timeout: float = 0.5) -> bool:
+        """True when the server answers PING within `timeout` seconds (one try, no retries)."""
+        with self.client(timeout=timeout, retries=0) as once:
             try:
                 return bool(once.ping())
             except redis.RedisError:
@@ -211,13 +212,14 @@ def start_redis(
         if answered and owned and server.is_running():
             return server
         taken = not owned or bool(_PORT_TAKEN.search(server.log_tail(50)))
+        exit_code = server.returncode
         server.stop(grace=2.0)
         if port is None and taken and attempt < _START_ATTEMPTS:
             continue
         if answered and not owned:
             reason = f"another program answers on port {chosen}"
-        elif server.returncode is not None:
-            reason = f"redis-server exited with code {server.returncode}"
+        elif exit_code is not None:
+            reason = f"redis-server exited with code {exit_code}"
         else:
             reason = f"no answer to PING within {timeout:.0f} s"
         raise RedisStartError(
@@ -303,11 +305,13 @@ class PredictionCache:
     """Predictions in Redis, shared by every replica whose client talks to the same server.
 
     `get(customer)` returns the stored prediction (a hit) or None (a miss); `put` stores a
-    JSON-serialisable prediction for `ttl_s` seconds. Keys carry `model_version`, so a
+    JSON-serialisable prediction for `ttl_s` seconds. The cache fails open: when Redis is
+    down or slower than the client's timeout, `get` is a miss and `put` does nothing, so
+    the model still answers; `errors` counts those calls. Keys carry `model_version`, so a
     replica with a new model never reads the old model's answers (see the module
     docstring); `version_in_key=False` leaves the version out, which is the staleness trap
-    that `staleness_trap` shows, and is there for that lesson only. `hits`, `misses` and
-    `hit_rate` count this object's lookups. Introduced in module 05.
+    that `staleness_trap` shows, and is there for that lesson only. `hits`, `misses`, `errors`
+    and `hit_rate` count this object's calls. Introduced in module 05.
     """
 
     def __init__(
@@ -335,6 +339,7 @@ class PredictionCache:
         self.version_in_key = bool(version_in_key)
         self.hits = 0
         self.misses = 0
+        self.errors = 0
         self._lock = threading.Lock()
 
     def key(self, customer: Mapping[str, Any]) -> str:
@@ -343,8 +348,15 @@ class PredictionCache:
         return prediction_key(customer, version, self.prefix)
 
     def get(self, customer: Mapping[str, Any]) -> Any:
-        """The stored prediction for `customer`, or None (counted as a hit or a miss)."""
-        raw = self.client.get(self.key(customer))
+        """The stored prediction for `customer`, or None (counted as a hit or a miss; a
+        Redis error is a miss and is counted in `errors` too)."""
+        key = self.key(customer)
+        try:
+            raw = self.client.get(key)
+        except redis.RedisError:
+            raw = None
+            with self._lock:
+                self.errors += 1
         with self._lock:
             if raw is None:
                 self.misses += 1
@@ -353,7 +365,8 @@ class PredictionCache:
         return json.loads(raw)
 
     def put(self, customer: Mapping[str, Any], prediction: Any) -> None:
-        """Store `prediction` (JSON-serialisable, not None) for `ttl_s` seconds."""
+        """Store `prediction` (JSON-serialisable, not None) for `ttl_s` seconds (a Redis
+        error is counted in `errors`, not raised)."""
         if prediction is None:
             raise ValueError("prediction: got None, which get() returns for a miss; store a value.")
         try:
@@ -363,7 +376,11 @@ class PredictionCache:
                 f"prediction: got {prediction!r}, expected a JSON value such as a float "
                 f"(convert numpy arrays with .tolist()): {error}"
             ) from error
-        self.client.set(self.key(customer), text, px=max(1, round(self.ttl_s * 1000)))
+        try:
+            self.client.set(self.key(customer), text, px=max(1, round(self.ttl_s * 1000)))
+        except redis.RedisError:
+            with self._lock:
+                self.errors += 1
 
     def invalidate_version(self, model_version: str | None = None) -> int:
         """Delete every entry of `model_version` (default: this cache's) now, with SCAN and
@@ -389,7 +406,7 @@ class PredictionCache:
 
     def __repr__(self) -> str:
         version = self.model_version if self.version_in_key else "(not in key)"
-        counts = f"hits {self.hits}, misses {self.misses}"
+        counts = f"hits {self.hits}, misses {self.misses}, errors {self.errors}"
         return f"<PredictionCache version {version}, ttl {self.ttl_s:g} s, {counts}>"
 
 

@@ -20,6 +20,7 @@ from mlkit.scaling import cache as cache_module
 from mlkit.scaling.cache import (
     KEY_PREFIX,
     PredictionCache,
+    RedisStartError,
     RedisUnavailableError,
     canonical_json,
     compare_caches,
@@ -108,6 +109,21 @@ def test_a_taken_port_means_a_start_on_another_port(redis_server, tmp_path, monk
         assert "Address already in use" in (tmp_path / f"redis-{taken}.log").read_text()
 
 
+def test_a_server_that_exits_at_start_is_an_error_with_its_log(tmp_path, monkeypatch):
+    fake = tmp_path / "bin" / "redis-server"
+    fake.parent.mkdir()
+    fake.write_text(
+        '#!/bin/sh\n[ "$1" = --version ] && echo "Redis server v=9.9.9" && exit 0\n'
+        'echo "FATAL CONFIG FILE ERROR: no such option"; exit 1\n'
+    )
+    fake.chmod(0o755)
+    monkeypatch.setenv("PATH", str(fake.parent))
+    with pytest.raises(RedisStartError, match="exited with code 1") as raised:
+        start_redis(log_dir=tmp_path)
+    assert "FATAL CONFIG FILE ERROR" in str(raised.value)
+    assert isinstance(raised.value, MlkitError)
+
+
 def test_keys_are_the_same_for_the_same_input_and_differ_for_another():
     key = prediction_key(CUSTOMER, "v1")
     prefix, version, digest = key.rsplit(":", 2)
@@ -148,6 +164,19 @@ def test_a_miss_then_a_hit_shared_by_every_replica(redis_server, client):
         assert replica_b.get(customer(age=41)) is None
         assert (replica_b.hits, replica_b.misses) == (1, 1)
     assert json.loads(client.get(replica_a.key(CUSTOMER))) == 0.25
+
+
+def test_the_cache_fails_open_when_redis_is_down(tmp_path):
+    if redis_server_problem() is not None:
+        skip_or_fail("needs Redis's server: `apt-get install redis-server`")
+    with start_redis(log_dir=tmp_path) as server, server.client() as client:
+        cache = PredictionCache(client, "v1")
+        cache.put(CUSTOMER, 0.25)
+        assert cache.get(CUSTOMER) == 0.25
+        server.stop()
+        assert cache.get(CUSTOMER) is None  # a miss: the model answers instead
+        cache.put(CUSTOMER, 0.25)
+        assert (cache.hits, cache.misses, cache.errors) == (1, 1, 2)
 
 
 def test_entries_carry_the_ttl_and_are_gone_after_it(client):
