@@ -1,9 +1,9 @@
 # mlkit: two commands for a newcomer.
 #   make lab    set everything up and open JupyterLab on course/ and labs/
 #   make test   set everything up and run the whole test suite (and the grading benchmark)
-#   make bench  the three benchmarks at full size (grading, serving, drift)
+#   make bench  the four benchmarks at full size (grading, serving, drift, cache)
 # CI runs `bash .ci/run`, which installs the system packages (Docker, debootstrap,
-# Chromium), starts the Docker engine, builds the local base image and calls `make test`.
+# Chromium, Redis), starts the Docker engine, builds the local base image and calls `make test`.
 
 PYTHON ?= python3.11
 VENV ?= .venv
@@ -48,6 +48,7 @@ bench: setup
 	$(BIN)/python bench/grading.py
 	$(BIN)/python bench/serving.py
 	$(BIN)/python bench/drift.py
+	$(BIN)/python bench/cache.py
 
 assign: setup
 	$(BIN)/mlkit assign

@@ -3,7 +3,8 @@
 Each check returns a `Check`: a name, pass/fail, whether it is required, what was
 found and, on failure, what to do. `run_doctor` prints one line per check and a
 summary, and returns False only when something required is missing. Docker is
-optional for learners (lessons that need it say what they skipped) and required in CI.
+optional for learners (lessons that need it say what they skipped) and required in CI;
+Redis's server (`redis-server`, module 05's shared cache) is reported, not required.
 """
 
 from __future__ import annotations
@@ -132,6 +133,17 @@ def check_docker(required: bool = False) -> Check:
     return Check("docker", True, f"engine {info.stdout.strip()} answers", required)
 
 
+def check_redis() -> Check:
+    """Debian's `redis-server` runs (module 05's shared cache starts one; optional elsewhere)."""
+    from mlkit.scaling.cache import INSTALL_HINT, probe_redis_server
+
+    problem, version = probe_redis_server()
+    fix = f"For the shared cache of module 05, {INSTALL_HINT}."
+    if problem is not None:
+        return Check("redis-server", False, problem, required=False, fix=fix)
+    return Check("redis-server", True, f"{version or 'found'} on PATH", required=False)
+
+
 def check_free_port() -> Check:
     """A TCP port can be opened on 127.0.0.1 (services and JupyterLab need one)."""
     try:
@@ -162,6 +174,7 @@ def run_checks(require_docker: bool = False) -> list[Check]:
         check_pins,
         check_kernel,
         lambda: check_docker(required=require_docker),
+        check_redis,
         check_free_port,
         check_disk,
     ]

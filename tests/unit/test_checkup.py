@@ -12,7 +12,15 @@ def test_all_checks_report_and_pass_on_a_set_up_machine(capsys):
     ok = doctor.run_doctor()
     out = capsys.readouterr().out.splitlines()
     assert ok is True
-    names = {"python", "packages", "jupyter kernel", "docker", "free port", "disk space"}
+    names = {
+        "python",
+        "packages",
+        "jupyter kernel",
+        "docker",
+        "redis-server",
+        "free port",
+        "disk space",
+    }
     for name in names:
         assert any(line.split()[1:] and name in line for line in out), name
     assert out[-1].startswith("mlkit doctor: all required checks passed")
