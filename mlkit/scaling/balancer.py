@@ -217,8 +217,11 @@ def check_config(path: str | os.PathLike[str]) -> None:
 
 @dataclass(frozen=True)
 class ServerState:
-    """One replica as HAProxy sees it: `status` is UP, DOWN, MAINT, DRAIN, or "UP 1/2"
-    (going up or down: "UP 1/2"), `check` is the last health check's result."""
+    """One replica as HAProxy sees it: `status` is UP, DOWN, MAINT, DRAIN, or "UP 1/2" /
+    "DOWN 1/2" (checks failing or passing, `fall` or `rise` not reached yet); `check` is
+    the last health check's result (L7OK, L7STS: wrong status, L4TOUT: no answer, ...);
+    `requests` were sent to it, `retries` of them were retried and `redispatches` sent
+    to another replica after it failed them."""
 
     name: str
     address: str
@@ -227,6 +230,8 @@ class ServerState:
     check: str
     active_connections: int
     requests: int
+    retries: int = 0
+    redispatches: int = 0
 
     @property
     def healthy(self) -> bool:
@@ -297,6 +302,8 @@ class Balancer(LoggedProcess):
                     check=row.get("check_status", ""),
                     active_connections=int(row.get("scur") or 0),
                     requests=int(row.get("stot") or 0),
+                    retries=int(row.get("wretr") or 0),
+                    redispatches=int(row.get("wredis") or 0),
                 )
             )
         return states
