@@ -22,6 +22,11 @@ What the fault tests assert, and why it holds:
 
 from __future__ import annotations
 
+import os
+import re
+import signal
+import subprocess
+import sys
 from collections.abc import Iterator
 
 import httpx
@@ -29,7 +34,7 @@ import pytest
 from conftest import skip_or_fail
 
 from mlkit import data
-from mlkit._runtime.net import owns_port
+from mlkit._runtime.net import is_listening, owns_port
 from mlkit.scaling import (
     VERSION_HEADER,
     Balancer,
@@ -194,9 +199,7 @@ def test_a_hung_replica_is_taken_out_and_no_request_fails(balancer, replica_set,
     victim = sorted(replica_set.ports)[-1]
     locustfile = write_locustfile(tmp_path)
     faults = [Fault(3, "hang", victim), Fault(9, "resume", victim)]
-    run = run_under_faults(
-        balancer, replica_set, locustfile, faults, users=USERS, run_time=RUN_S
-    )
+    run = run_under_faults(balancer, replica_set, locustfile, faults, users=USERS, run_time=RUN_S)
     print(run.timeline.to_string())
     assert run.result.summary()["requests"] > 0
     assert run.result.summary()["failures"] == 0, run.result.failures
@@ -209,3 +212,36 @@ def test_a_hung_replica_is_taken_out_and_no_request_fails(balancer, replica_set,
     assert backend[victim].retries + backend[victim].redispatches > 0
     assert replica_set.get(victim).state == "running"
     assert balancer.wait_healthy(REPLICAS)  # resumed: back in after `rise` checks
+
+
+def test_mlkit_serve_runs_replicas_behind_haproxy_until_ctrl_c(haproxy, tmp_path):
+    env = {**os.environ, "PYTHONUNBUFFERED": "1", "MLKIT_SCRATCH": str(tmp_path / "scratch")}
+    command = [sys.executable, "-m", "mlkit.cli", "serve", "--replicas", "1"]
+    command += ["--balancer", "haproxy", "--folder", str(tmp_path)]
+    server = subprocess.Popen(
+        command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env
+    )
+    try:
+        lines = []
+        assert server.stdout is not None
+        for line in server.stdout:
+            lines.append(line)
+            if line.startswith("serving "):
+                break
+        url = re.search(r"http://127\.0\.0\.1:\d+", lines[-1])
+        assert url, "".join(lines)
+        ports = [int(m) for m in re.findall(r"127\.0\.0\.1:(\d+)", "".join(lines))]
+        answers = [
+            httpx.post(f"{url[0]}/predict", json={"customer": CUSTOMER}, timeout=30)
+            for _ in range(4)
+        ]
+        assert {r.status_code for r in answers} == {200}
+        assert {r.headers["X-Replica"] for r in answers} == {"replica-1"}
+        server.send_signal(signal.SIGINT)
+        rest = server.communicate(timeout=60)[0]
+    finally:
+        if server.poll() is None:
+            server.kill()
+    assert server.returncode == 0, "".join(lines) + rest
+    assert "stopping the balancer and the replicas" in rest
+    assert len(ports) == 2 and not any(is_listening(port) for port in ports)
