@@ -12,7 +12,7 @@ def test_all_checks_report_and_pass_on_a_set_up_machine(capsys):
     ok = doctor.run_doctor()
     out = capsys.readouterr().out.splitlines()
     assert ok is True
-    names = {"python", "packages", "jupyter kernel", "docker", "free port", "disk space"}
+    names = {"python", "packages", "jupyter kernel", "docker", "haproxy", "free port", "disk space"}
     for name in names:
         assert any(line.split()[1:] and name in line for line in out), name
     assert out[-1].startswith("mlkit doctor: all required checks passed")
@@ -32,6 +32,13 @@ def test_missing_docker_is_optional_unless_required(monkeypatch):
     assert doctor.check_docker().ok is False
     forced = doctor.check_docker(required=True)
     assert forced.required and forced.line().startswith("FAIL")
+
+
+def test_missing_haproxy_is_optional_and_names_the_package(monkeypatch):
+    monkeypatch.setenv("PATH", "/nonexistent")
+    result = doctor.check_haproxy()
+    assert result.ok is False and result.required is False
+    assert result.line().startswith("WARN") and "apt-get install haproxy" in result.line()
 
 
 def test_exit_code_is_nonzero_only_for_required_failures(monkeypatch):
