@@ -177,10 +177,12 @@ def _timeline(
     rows = rows[rows["User Count"] > 0]
     failures = rows["Total Failure Count"].diff().fillna(rows["Total Failure Count"])
     table = []
+    previous = -float("inf")  # each row covers the time since the row before it
     for (_, row), failed in zip(rows.iterrows(), failures, strict=True):
         second = float(row["Timestamp"]) - start  # Locust stamps the end of each second
-        window = health[(health["t_s"] > second - 1) & (health["t_s"] <= second)]
-        these = events[(events["t_s"] > second - 1) & (events["t_s"] <= second)]
+        window = health[(health["t_s"] > max(previous, second - 1)) & (health["t_s"] <= second)]
+        these = events[(events["t_s"] > previous) & (events["t_s"] <= second)]
+        previous = second
         table.append(
             {
                 "second": round(second),

@@ -77,7 +77,8 @@ def replica_set(haproxy, tmp_path_factory) -> Iterator[ReplicaSet]:
 
 @pytest.fixture
 def balancer(replica_set, tmp_path) -> Iterator[Balancer]:
-    """HAProxy in front of three live replicas (new ones replace those an earlier test killed)."""
+    """HAProxy in front of three live replicas (new ones replace those an earlier test killed;
+    the kill test comes last in this file so that none is needed in a full run)."""
     missing = REPLICAS - len(replica_set.ports)
     if missing:
         replica_set.start(missing)
@@ -176,25 +177,6 @@ def test_balancer_spreads_requests_and_its_runtime_api_moves_replicas(balancer, 
         balancer.set_state("replica-99", "drain")
 
 
-def test_killing_a_replica_under_load_fails_no_request(balancer, replica_set, tmp_path):
-    victim = sorted(replica_set.ports)[0]
-    locustfile = write_locustfile(tmp_path)
-    run = run_under_faults(
-        balancer, replica_set, locustfile, [Fault(4, "kill", victim)], users=USERS, run_time=RUN_S
-    )
-    print(run.timeline.to_string())
-    summary = run.summary()
-    assert summary["requests"] > 0
-    assert summary["failures"] == 0, run.result.failures
-    assert run.timeline["failures"].sum() == 0
-    assert list(run.events["action"]) == ["kill"]
-    assert {s.name: s.status for s in balancer.servers()}[victim] == "DOWN"
-    after = run.health[run.health["t_s"] > run.events["t_s"].iloc[0] + 0.5]
-    assert (after["healthy"] == REPLICAS - 1).any()  # the balancer saw it go
-    assert replica_set.get(victim).state == "killed"
-    assert not replica_set.get(victim).service.is_running()
-
-
 def test_a_hung_replica_is_taken_out_and_no_request_fails(balancer, replica_set, tmp_path):
     victim = sorted(replica_set.ports)[-1]
     locustfile = write_locustfile(tmp_path)
@@ -212,6 +194,29 @@ def test_a_hung_replica_is_taken_out_and_no_request_fails(balancer, replica_set,
     assert backend[victim].retries + backend[victim].redispatches > 0
     assert replica_set.get(victim).state == "running"
     assert balancer.wait_healthy(REPLICAS)  # resumed: back in after `rise` checks
+
+
+def test_killing_a_replica_under_load_fails_no_request(balancer, replica_set, tmp_path):
+    victim = sorted(replica_set.ports)[0]
+    locustfile = write_locustfile(tmp_path)
+    run = run_under_faults(
+        balancer, replica_set, locustfile, [Fault(4, "kill", victim)], users=USERS, run_time=RUN_S
+    )
+    print(run.timeline.to_string())
+    summary = run.summary()
+    assert summary["requests"] > 0
+    assert summary["failures"] == 0, run.result.failures
+    assert run.timeline["failures"].sum() == 0
+    assert list(run.events["action"]) == ["kill"]
+    columns = ["users", "rps", "p99_ms", "failures", "healthy", "events"]
+    assert list(run.timeline.columns) == columns
+    assert f"kill {victim}" in run.timeline["events"].tolist()
+    assert run.timeline["users"].max() == USERS
+    assert {s.name: s.status for s in balancer.servers()}[victim] == "DOWN"
+    after = run.health[run.health["t_s"] > run.events["t_s"].iloc[0] + 0.5]
+    assert (after["healthy"] == REPLICAS - 1).any()  # the balancer saw it go
+    assert replica_set.get(victim).state == "killed"
+    assert not replica_set.get(victim).service.is_running()
 
 
 def test_mlkit_serve_runs_replicas_behind_haproxy_until_ctrl_c(haproxy, tmp_path):
