@@ -210,6 +210,7 @@ def serve(
     folder: str = typer.Option("", help="Folder for the service, configs and logs."),
 ) -> None:
     """Run the churn service as N replicas behind a load balancer until Ctrl-C (module 05)."""
+    import signal
     import time
 
     from mlkit.errors import MlkitError
@@ -222,6 +223,7 @@ def serve(
     except (MlkitError, ValueError, OSError) as err:
         typer.echo(f"mlkit serve: {err}", err=True)
         raise typer.Exit(1) from None
+    signal.signal(signal.SIGTERM, _interrupt)  # `kill` stops the replicas too, like Ctrl-C
     with cluster:
         for name, replica_port in cluster.replicas.ports.items():
             typer.echo(f"{name}: http://127.0.0.1:{replica_port}")
@@ -235,6 +237,10 @@ def serve(
             return
     typer.echo(f"mlkit serve: {balancer} exited; log: {cluster.balancer.log_path}", err=True)
     raise typer.Exit(1)
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
 
 
 if __name__ == "__main__":

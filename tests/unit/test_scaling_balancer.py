@@ -128,6 +128,18 @@ def test_a_config_haproxy_refuses_gives_its_message(haproxy, tmp_path):
     assert isinstance(caught.value, ValueError)
 
 
+def test_start_balancer_refuses_a_config_haproxy_rejects_before_starting(haproxy, tmp_path):
+    # Python checks the form of a duration; HAProxy knows its largest timer
+    settings = BalancerSettings(server_timeout="9999999999s")
+    with pytest.raises(BalancerConfigError) as caught:
+        start_balancer({"replica-1": 20001}, settings=settings, workdir=tmp_path)
+    assert "timer overflow in argument '9999999999s' to 'timeout server'" in str(caught.value)
+    assert "haproxy -c -f" in str(caught.value)
+    config = caught.value.config_path
+    assert config.parent == tmp_path and "timeout server 9999999999s" in config.read_text()
+    assert not list(tmp_path.glob("*.log"))  # HAProxy never ran
+
+
 def test_bad_settings_and_servers_name_the_argument(tmp_path):
     with pytest.raises(ValueError, match="server_timeout: got '2 seconds'"):
         BalancerSettings(server_timeout="2 seconds")
@@ -219,7 +231,7 @@ def test_killing_a_replica_under_load_fails_no_request(balancer, replica_set, tm
     assert not replica_set.get(victim).service.is_running()
 
 
-def test_mlkit_serve_runs_replicas_behind_haproxy_until_ctrl_c(haproxy, tmp_path):
+def test_mlkit_serve_runs_replicas_behind_haproxy_until_stopped(haproxy, tmp_path):
     env = {**os.environ, "PYTHONUNBUFFERED": "1", "MLKIT_SCRATCH": str(tmp_path / "scratch")}
     command = [sys.executable, "-m", "mlkit.cli", "serve", "--replicas", "1"]
     command += ["--balancer", "haproxy", "--folder", str(tmp_path)]
@@ -242,7 +254,7 @@ def test_mlkit_serve_runs_replicas_behind_haproxy_until_ctrl_c(haproxy, tmp_path
         ]
         assert {r.status_code for r in answers} == {200}
         assert {r.headers["X-Replica"] for r in answers} == {"replica-1"}
-        server.send_signal(signal.SIGINT)
+        server.send_signal(signal.SIGTERM)  # as `kill` does; Ctrl-C's SIGINT takes the same path
         rest = server.communicate(timeout=60)[0]
     finally:
         if server.poll() is None:
