@@ -10,14 +10,20 @@ What the fault tests assert, and why it holds:
   the killed replica get an empty answer and new ones a refused connection; HAProxy
   retries both on another replica (`retry-on all-retryable-errors`, `option redispatch
   1`), and its health check takes the replica out after `fall` failed checks.
-- hang (SIGSTOP) one replica: 0 failed requests, the replica goes DOWN, and HAProxy
-  retried requests on another replica. The hung replica's kernel still accepts
-  connections, so requests sent to it wait for `timeout server` (2 s) and are then resent
-  elsewhere (`response-timeout` is retryable); its `/readyz` check times out, so after
-  `fall` checks it gets no new requests. Locust's own timeout (60 s) is far above
-  `retries` x `timeout server`, so the client never gives up first. The cost is latency
-  (about the server timeout for the requests that hit the hung replica), which the
-  timeline shows; no latency is asserted (the machine is shared).
+- hang (SIGSTOP) one replica: the replica goes DOWN, HAProxy resent requests it did not
+  answer to another replica, and at most USERS requests fail, each of them an answer cut
+  off mid-way (never a 5xx from the balancer, never a client timeout). The hung
+  replica's kernel still accepts connections, so requests sent to it wait for `timeout
+  server` (2 s) and are then resent elsewhere (`response-timeout` is retryable); its
+  `/readyz` check times out, so after `fall` checks it gets no new requests. Locust's own
+  timeout (60 s) is far above `retries` x `timeout server`, so the client never gives up
+  first. What cannot be resent is an answer the replica had begun to send when it froze:
+  HAProxy has already passed its first bytes to the client, so it can only cut it off.
+  Only requests in flight at the moment of SIGSTOP can be caught that way, and each of
+  the USERS closed-loop users has at most one in flight: hence the bound (in repeated
+  runs it was 0 in most and 1 in one). The cost is latency (about the server timeout
+  for the requests that hit the hung replica), which the timeline shows; no latency is
+  asserted (the machine is shared).
 """
 
 from __future__ import annotations
@@ -189,14 +195,16 @@ def test_balancer_spreads_requests_and_its_runtime_api_moves_replicas(balancer, 
         balancer.set_state("replica-99", "drain")
 
 
-def test_a_hung_replica_is_taken_out_and_no_request_fails(balancer, replica_set, tmp_path):
+def test_a_hung_replica_is_taken_out_and_failures_stay_bounded(balancer, replica_set, tmp_path):
     victim = sorted(replica_set.ports)[-1]
     locustfile = write_locustfile(tmp_path)
     faults = [Fault(3, "hang", victim), Fault(9, "resume", victim)]
     run = run_under_faults(balancer, replica_set, locustfile, faults, users=USERS, run_time=RUN_S)
     print(run.timeline.to_string())
     assert run.result.summary()["requests"] > 0
-    assert run.result.summary()["failures"] == 0, run.result.failures
+    failures = run.result.failures
+    assert failures["occurrences"].sum() <= USERS, failures  # see the module docstring
+    assert all("Incomplete response" in error for error in failures["error"]), failures
     hung_from, resumed_at = run.events["t_s"]
     while_hung = run.health[(run.health["t_s"] > hung_from) & (run.health["t_s"] < resumed_at)]
     assert (while_hung[victim] == "DOWN").any()  # the health check took it out
