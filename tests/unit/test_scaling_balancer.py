@@ -34,13 +34,16 @@ import signal
 import subprocess
 import sys
 from collections.abc import Iterator
+from pathlib import Path
 
 import httpx
+import pandas as pd
 import pytest
 from conftest import skip_or_fail
 
 from mlkit import data
 from mlkit._runtime.net import is_listening, owns_port
+from mlkit.loadtest import LoadTestResult
 from mlkit.scaling import (
     VERSION_HEADER,
     Balancer,
@@ -50,6 +53,7 @@ from mlkit.scaling import (
     HAProxyNotFoundError,
     ReplicaSet,
     check_config,
+    faults,
     haproxy_problem,
     render_config,
     require_haproxy,
@@ -198,8 +202,8 @@ def test_balancer_spreads_requests_and_its_runtime_api_moves_replicas(balancer, 
 def test_a_hung_replica_is_taken_out_and_failures_stay_bounded(balancer, replica_set, tmp_path):
     victim = sorted(replica_set.ports)[-1]
     locustfile = write_locustfile(tmp_path)
-    faults = [Fault(3, "hang", victim), Fault(9, "resume", victim)]
-    run = run_under_faults(balancer, replica_set, locustfile, faults, users=USERS, run_time=RUN_S)
+    schedule = [Fault(3, "hang", victim), Fault(9, "resume", victim)]
+    run = run_under_faults(balancer, replica_set, locustfile, schedule, users=USERS, run_time=RUN_S)
     print(run.timeline.to_string())
     assert run.result.summary()["requests"] > 0
     failures = run.result.failures
@@ -270,3 +274,39 @@ def test_mlkit_serve_runs_replicas_behind_haproxy_until_stopped(haproxy, tmp_pat
     assert server.returncode == 0, "".join(lines) + rest
     assert "stopping the balancer and the replicas" in rest
     assert len(ports) == 2 and not any(is_listening(port) for port in ports)
+
+
+def test_timeline_puts_each_fault_and_sample_in_the_second_it_happened():
+    start = 1_000.0
+    history = pd.DataFrame(
+        {
+            "Name": ["Aggregated", "/predict", "Aggregated", "Aggregated", "Aggregated"],
+            "Timestamp": [1_001, 1_001, 1_002, 1_003, 1_005],  # a second with no row: 1_004
+            "User Count": [4, 4, 4, 4, 4],
+            "Requests/s": [10.0, 10.0, 20.0, 30.0, 30.0],
+            "99%": [50, 50, 60, 2_000, 70],
+            "Total Failure Count": [0, 0, 0, 1, 1],
+        }
+    )
+    result = LoadTestResult(
+        stats=pd.DataFrame(),
+        history=history,
+        failures=pd.DataFrame(),
+        entries=[],
+        cpu=pd.DataFrame(),
+        cpu_seconds={},
+        wall_seconds=5.0,
+        csv_prefix=Path("x"),
+        log_path=Path("x.log"),
+        max_requests=1,
+    )
+    health = pd.DataFrame({"t_s": [0.5, 1.5, 2.2, 2.8, 3.5, 4.5], "healthy": [3, 3, 3, 2, 2, 2]})
+    events = pd.DataFrame(
+        {"t_s": [2.1, 3.9], "action": ["kill", "resume"], "replica": ["replica-1", "replica-2"]}
+    )
+    timeline = faults._timeline(result, start, health, events)
+    assert list(timeline.index) == [1, 2, 3, 5]
+    assert list(timeline["failures"]) == [0, 0, 1, 0]
+    assert list(timeline["healthy"]) == [3, 3, 2, 2]
+    assert list(timeline["events"]) == ["", "", "kill replica-1", "resume replica-2"]
+    assert list(timeline["p99_ms"]) == [50.0, 60.0, 2000.0, 70.0]
