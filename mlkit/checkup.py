@@ -2,9 +2,9 @@
 
 Each check returns a `Check`: a name, pass/fail, whether it is required, what was
 found and, on failure, what to do. `run_doctor` prints one line per check and a
-summary, and returns False only when something required is missing. Docker is
-optional for learners (lessons that need it say what they skipped) and required in CI;
-Redis's server (`redis-server`, module 05's shared cache) is reported, not required.
+summary, and returns False only when something required is missing. Docker, HAProxy and
+Redis's server are optional for learners (lessons that need them say what they skipped);
+CI needs them all.
 """
 
 from __future__ import annotations
@@ -144,6 +144,20 @@ def check_redis() -> Check:
     return Check("redis-server", True, f"{version or 'found'} on PATH", required=False)
 
 
+def check_haproxy() -> Check:
+    """HAProxy is installed: module 05 puts replicas behind it (`mlkit serve --replicas`)."""
+    fix = "Install HAProxy: `apt-get install haproxy` (Debian/Ubuntu, as root; macOS: brew)."
+    haproxy = shutil.which("haproxy")
+    if haproxy is None:
+        return Check("haproxy", False, "no haproxy command on PATH", required=False, fix=fix)
+    try:
+        found = subprocess.run([haproxy, "-v"], capture_output=True, text=True, timeout=15)
+    except (OSError, subprocess.TimeoutExpired) as err:
+        return Check("haproxy", False, f"{haproxy} -v failed: {err}", required=False, fix=fix)
+    first = (found.stdout.strip().splitlines() or ["version unknown"])[0]
+    return Check("haproxy", found.returncode == 0, first, required=False, fix=fix)
+
+
 def check_free_port() -> Check:
     """A TCP port can be opened on 127.0.0.1 (services and JupyterLab need one)."""
     try:
@@ -174,6 +188,7 @@ def run_checks(require_docker: bool = False) -> list[Check]:
         check_pins,
         check_kernel,
         lambda: check_docker(required=require_docker),
+        check_haproxy,
         check_redis,
         check_free_port,
         check_disk,

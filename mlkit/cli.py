@@ -1,4 +1,4 @@
-"""The `mlkit` command line: `doctor`, `assign`, `grade` and `manifests`."""
+"""The `mlkit` command line: `doctor`, `assign`, `grade`, `manifests` and `serve`."""
 
 from __future__ import annotations
 
@@ -55,7 +55,7 @@ def _argument_name(param: Any) -> str:
 
 
 app = typer.Typer(
-    help="mlkit: the course kit's command line (doctor, assign, grade, manifests).",
+    help="mlkit: the course kit's command line (doctor, assign, grade, manifests, serve).",
     no_args_is_help=True,
     add_completion=False,
     rich_markup_mode=None,
@@ -64,7 +64,8 @@ app = typer.Typer(
 
 @app.callback()
 def main() -> None:
-    """mlkit: check your machine, generate labs, grade submissions, write Kubernetes manifests."""
+    """mlkit: check your machine, generate labs, grade submissions, write Kubernetes manifests,
+    serve replicas behind a load balancer."""
 
 
 @app.command(cls=PlainHelpCommand)
@@ -199,6 +200,47 @@ def grade(
         )
         raise typer.Exit(130) from None
     typer.echo(report.summary())
+
+
+@app.command(cls=PlainHelpCommand)
+def serve(
+    replicas: int = typer.Option(3, "--replicas", "-n", min=1, max=16, help="Replicas to start."),
+    balancer: str = typer.Option("haproxy", help="The load balancer in front (haproxy)."),
+    port: int = typer.Option(0, help="The balancer's port on 127.0.0.1 (0: a free one)."),
+    folder: str = typer.Option("", help="Folder for the service, configs and logs."),
+) -> None:
+    """Run the churn service as N replicas behind a load balancer until Ctrl-C (module 05)."""
+    import signal
+    import time
+
+    from mlkit.errors import MlkitError
+    from mlkit.scaling import serve_replicas
+
+    try:
+        cluster = serve_replicas(
+            replicas, balancer=balancer, port=port or None, folder=folder or None
+        )
+    except (MlkitError, ValueError, OSError) as err:
+        typer.echo(f"mlkit serve: {err}", err=True)
+        raise typer.Exit(1) from None
+    signal.signal(signal.SIGTERM, _interrupt)  # `kill` stops the replicas too, like Ctrl-C
+    with cluster:
+        for name, replica_port in cluster.replicas.ports.items():
+            typer.echo(f"{name}: http://127.0.0.1:{replica_port}")
+        typer.echo(f"{balancer} config: {cluster.balancer.config_path}")
+        typer.echo(f"serving {cluster.url} ({replicas} replicas behind {balancer}); Ctrl-C stops")
+        try:
+            while cluster.balancer.is_running():
+                time.sleep(0.5)
+        except KeyboardInterrupt:
+            typer.echo("stopping the balancer and the replicas", err=True)
+            return
+    typer.echo(f"mlkit serve: {balancer} exited; log: {cluster.balancer.log_path}", err=True)
+    raise typer.Exit(1)
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
 
 
 if __name__ == "__main__":

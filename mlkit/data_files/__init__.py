@@ -1,1 +1,1 @@
-"""Data shipped with mlkit: the advisory snapshot of module 08."""
+"""Data shipped with mlkit: the advisory snapshot of module 08, the HAProxy config template."""

@@ -1,5 +1,62 @@
-"""Scaling beyond one process: the pieces that several replicas of a service share.
+"""Replicas behind a real load balancer, and what happens to them under load (module 05).
 
-One module a concern: `cache` (a Redis prediction cache shared by every replica, module 05).
-Import from the modules themselves, e.g. `from mlkit.scaling.cache import start_redis`.
+- `balancer`: HAProxy's config from a template, `haproxy -c`, its process, its runtime API;
+- `replicas`: N replicas of a BentoML service; stop, kill (SIGKILL), hang (SIGSTOP), drain;
+- `service`: the churn service each replica runs, and a locustfile for it;
+- `faults`: a Locust load through the balancer while replicas fail, as a per-second timeline;
+- `cluster`: all of it started and stopped together (`mlkit serve --replicas N`);
+- `cache`: a Redis prediction cache shared by every replica (import it from
+  `mlkit.scaling.cache`).
 """
+
+from mlkit.scaling.balancer import (
+    Balancer,
+    BalancerConfigError,
+    BalancerSettings,
+    BalancerStartError,
+    HAProxyNotFoundError,
+    ServerState,
+    check_config,
+    haproxy_problem,
+    render_config,
+    require_haproxy,
+    start_balancer,
+    write_config,
+)
+from mlkit.scaling.cluster import BALANCERS, Cluster, ClusterStartError, serve_replicas
+from mlkit.scaling.faults import Fault, FaultRun, run_under_faults
+from mlkit.scaling.replicas import Replica, ReplicaSet
+from mlkit.scaling.service import (
+    VERSION_HEADER,
+    ReplicaService,
+    write_locustfile,
+    write_replica_service,
+)
+
+__all__ = [
+    "BALANCERS",
+    "VERSION_HEADER",
+    "Balancer",
+    "BalancerConfigError",
+    "BalancerSettings",
+    "BalancerStartError",
+    "Cluster",
+    "ClusterStartError",
+    "Fault",
+    "FaultRun",
+    "HAProxyNotFoundError",
+    "Replica",
+    "ReplicaService",
+    "ReplicaSet",
+    "ServerState",
+    "check_config",
+    "haproxy_problem",
+    "render_config",
+    "require_haproxy",
+    "run_under_faults",
+    "serve_replicas",
+    "start_balancer",
+    "write_config",
+    "write_locustfile",
+    "write_replica_service",
+]

@@ -17,6 +17,7 @@ def test_all_checks_report_and_pass_on_a_set_up_machine(capsys):
         "packages",
         "jupyter kernel",
         "docker",
+        "haproxy",
         "redis-server",
         "free port",
         "disk space",
@@ -40,6 +41,13 @@ def test_missing_docker_is_optional_unless_required(monkeypatch):
     assert doctor.check_docker().ok is False
     forced = doctor.check_docker(required=True)
     assert forced.required and forced.line().startswith("FAIL")
+
+
+def test_missing_haproxy_is_optional_and_names_the_package(monkeypatch):
+    monkeypatch.setenv("PATH", "/nonexistent")
+    result = doctor.check_haproxy()
+    assert result.ok is False and result.required is False
+    assert result.line().startswith("WARN") and "apt-get install haproxy" in result.line()
 
 
 def test_exit_code_is_nonzero_only_for_required_failures(monkeypatch):

@@ -1,0 +1,197 @@
+"""A steady Locust load through the balancer while replicas fail: a per-second timeline.
+
+Introduced in module 05. `run_under_faults` runs `mlkit.loadtest.run_locust` against
+the balancer in a background thread; from the moment Locust starts its users it samples
+the balancer's view of the replicas (runtime API) every `sample_s` seconds and applies
+each `Fault` at its time: `kill` (SIGKILL), `hang` (SIGSTOP), `resume` (SIGCONT),
+`stop` (SIGTERM), `drain`/`undrain` (`/readyz` answers 503/200). The result is a
+`FaultRun`: a `timeline` with one row per second (requests/s, p99, failures, healthy
+replicas, the faults of that second), ready to print or plot, and the Locust result.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal, get_args
+
+import pandas as pd
+
+from mlkit.loadtest import LoadTestResult, run_locust
+from mlkit.scaling.balancer import Balancer
+from mlkit.scaling.replicas import ReplicaSet
+from mlkit.settings import scratch_dir
+
+__all__ = ["Fault", "FaultRun", "run_under_faults"]
+
+Action = Literal["kill", "hang", "resume", "stop", "drain", "undrain"]
+_STARTUP_WAIT_S = 60.0
+
+
+@dataclass(frozen=True)
+class Fault:
+    """`action` applied to `replica` `at_s` seconds after Locust started its users."""
+
+    at_s: float
+    action: Action
+    replica: str
+
+    def __post_init__(self) -> None:
+        if isinstance(self.at_s, bool) or not isinstance(self.at_s, int | float) or self.at_s < 0:
+            raise ValueError(f"at_s: got {self.at_s!r}, expected seconds >= 0 into the run.")
+        if self.action not in get_args(Action):
+            raise ValueError(f"action: got {self.action!r}, expected one of {get_args(Action)}.")
+
+    def apply(self, replicas: ReplicaSet) -> None:
+        """Do it to the replica set."""
+        if self.action == "kill":
+            replicas.kill(self.replica)
+        elif self.action == "hang":
+            replicas.hang(self.replica)
+        elif self.action == "resume":
+            replicas.resume(self.replica)
+        elif self.action == "stop":
+            replicas.stop_one(self.replica)
+        else:
+            replicas.drain(self.replica, draining=self.action == "drain")
+
+
+@dataclass
+class FaultRun:
+    """What `run_under_faults` measured.
+
+    - `timeline`: one row per second of the load (index `second`, from Locust's start):
+      `users`, `rps` and `p99_ms` (Locust's current values, p99 over the last 2 s),
+      `failures` (failed requests in that second), `healthy` (fewest replicas the balancer
+      sent traffic to during that second) and `events` (the faults applied in it);
+    - `health`: every sample of the balancer (`t_s`, `healthy`, and each replica's status);
+    - `events`: the faults as applied (`t_s`, `action`, `replica`);
+    - `result`: the Locust run (`result.summary()`: requests, failures, p99 over the run).
+    """
+
+    timeline: pd.DataFrame
+    health: pd.DataFrame
+    events: pd.DataFrame
+    result: LoadTestResult
+
+    def summary(self) -> dict[str, float]:
+        """Requests, failures, overall p99, and the worst second's p99 and fewest healthy."""
+        total = self.result.summary()
+        return {
+            "requests": total["requests"],
+            "failures": total["failures"],
+            "p99_ms": total["p99_ms"],
+            "worst_second_p99_ms": float(self.timeline["p99_ms"].max()),
+            "fewest_healthy": float(self.timeline["healthy"].min()),
+        }
+
+
+def run_under_faults(
+    balancer: Balancer,
+    replicas: ReplicaSet,
+    locustfile: str | os.PathLike[str],
+    faults: list[Fault],
+    *,
+    users: int = 4,
+    run_time: int = 15,
+    sample_s: float = 0.25,
+    csv_prefix: str | os.PathLike[str] | None = None,
+    user_classes: list[str] | None = None,
+) -> FaultRun:
+    """Load `balancer.url` with `users` Locust users for `run_time` s, applying `faults`.
+
+    Each fault names a replica of `replicas` and a time in seconds after Locust started
+    its users (before `run_time`). Module 05.
+    """
+    if not isinstance(balancer, Balancer):
+        raise TypeError(f"balancer: got {type(balancer).__name__}, expected a started Balancer.")
+    for fault in faults:
+        if not isinstance(fault, Fault):
+            raise TypeError(f"faults: got {fault!r}, expected Fault(at_s, action, replica) items.")
+        replicas.get(fault.replica)  # raises with the known names
+        if fault.at_s >= run_time:
+            raise ValueError(f"faults: {fault} comes after the run ends (run_time={run_time} s).")
+    if not 0.05 <= sample_s <= 1.0:
+        raise ValueError(f"sample_s: got {sample_s!r}, expected seconds in 0.05..1.0.")
+    prefix = Path(csv_prefix) if csv_prefix else scratch_dir("faults") / f"run-{time.time_ns()}"
+    prefix = prefix.expanduser().resolve()
+    started_marker = prefix.with_name(prefix.name + ".started")  # written by mlkit.loadtest.addon
+    pending = sorted(faults, key=lambda f: f.at_s)
+    samples: list[dict[str, Any]] = []
+    applied: list[dict[str, Any]] = []
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        future = pool.submit(
+            run_locust,
+            locustfile,
+            balancer.url,
+            users,
+            users,
+            run_time,
+            csv_prefix=prefix,
+            user_classes=user_classes,
+        )
+        deadline = time.monotonic() + _STARTUP_WAIT_S
+        while not started_marker.exists() and not future.done() and time.monotonic() < deadline:
+            time.sleep(0.02)
+        start = time.time()
+        while not future.done():
+            now = time.time() - start
+            while pending and pending[0].at_s <= now:
+                fault = pending.pop(0)
+                applied.append(
+                    {"t_s": time.time() - start, "action": fault.action, "replica": fault.replica}
+                )
+                fault.apply(replicas)
+            samples.append(_sample(balancer, time.time() - start))
+            time.sleep(sample_s)
+        result = future.result()
+    health = pd.DataFrame(samples)
+    events = pd.DataFrame(applied, columns=["t_s", "action", "replica"])
+    return FaultRun(_timeline(result, start, health, events), health, events, result)
+
+
+def _sample(balancer: Balancer, t_s: float) -> dict[str, Any]:
+    try:
+        states = balancer.servers()
+    except OSError:  # the runtime API did not answer this time
+        return {"t_s": t_s, "healthy": float("nan")}
+    return {
+        "t_s": t_s,
+        "healthy": sum(state.healthy for state in states),
+        **{state.name: state.status for state in states},
+    }
+
+
+def _timeline(
+    result: LoadTestResult, start: float, health: pd.DataFrame, events: pd.DataFrame
+) -> pd.DataFrame:
+    """One row per second of Locust's history, with the balancer's samples beside it."""
+    history = result.history
+    columns = ["second", "users", "rps", "p99_ms", "failures", "healthy", "events"]
+    if history.empty:
+        return pd.DataFrame(columns=columns).set_index("second")
+    rows = history[history["Name"] == "Aggregated"].sort_values("Timestamp")
+    rows = rows[rows["User Count"] > 0]
+    failures = rows["Total Failure Count"].diff().fillna(rows["Total Failure Count"])
+    table = []
+    previous = -float("inf")  # each row covers the time since the row before it
+    for (_, row), failed in zip(rows.iterrows(), failures, strict=True):
+        second = float(row["Timestamp"]) - start  # Locust stamps the end of each second
+        window = health[(health["t_s"] > max(previous, second - 1)) & (health["t_s"] <= second)]
+        these = events[(events["t_s"] > previous) & (events["t_s"] <= second)]
+        previous = second
+        table.append(
+            {
+                "second": round(second),
+                "users": int(row["User Count"]),
+                "rps": float(row["Requests/s"]),
+                "p99_ms": float(row["99%"]) if pd.notna(row["99%"]) else float("nan"),
+                "failures": int(failed),
+                "healthy": window["healthy"].min() if len(window) else float("nan"),
+                "events": "; ".join(f"{e.action} {e.replica}" for e in these.itertuples()),
+            }
+        )
+    return pd.DataFrame(table, columns=columns).set_index("second")

@@ -1,0 +1,190 @@
+"""N replicas of one BentoML service on 127.0.0.1, and the faults one of them can suffer.
+
+Introduced in module 05. A `ReplicaSet` starts each replica with
+`mlkit.serving.serve_in_background` (own process group, free port, ready on `/readyz`,
+its own log) and can take one away the ways a real one goes: `stop` (SIGTERM, a
+planned stop), `kill` (SIGKILL: the process and its workers vanish mid-request),
+`hang` (SIGSTOP: the process is still there and its port still accepts connections,
+but nothing answers) and `resume` (SIGCONT). `drain` makes a replica's `/readyz`
+answer 503 (the replica service of `mlkit.scaling.service` reads its drain file), so a
+balancer's health check takes it out while it still answers what it gets.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+import psutil
+
+from mlkit._runtime.process import Stoppable
+from mlkit.serving import RunningService, serve_in_background
+from mlkit.settings import scratch_dir
+
+__all__ = ["Replica", "ReplicaSet"]
+
+DRAIN_ENV = "CHURN_DRAIN_FILE"
+NAME_ENV = "MLKIT_REPLICA"
+
+
+@dataclass
+class Replica:
+    """One replica: its `name`, its running `service` and its `state` (running, hung,
+    killed, stopped). `drain_file`: while it exists, `/readyz` answers 503."""
+
+    name: str
+    service: RunningService
+    drain_file: Path
+    state: str = "running"
+
+    @property
+    def port(self) -> int:
+        """The port it listens on (127.0.0.1)."""
+        return self.service.port
+
+    @property
+    def url(self) -> str:
+        """Its own address, bypassing the balancer."""
+        return self.service.url
+
+
+class ReplicaSet(Stoppable):
+    """Replicas of the BentoML service in `service_file`, each started with `env` plus its
+    name (`MLKIT_REPLICA`) and drain file (`CHURN_DRAIN_FILE`). Stop them all with `stop()`
+    or a `with` block."""
+
+    def __init__(
+        self,
+        service_file: str | os.PathLike[str],
+        *,
+        env: Mapping[str, str] | None = None,
+        log_dir: str | os.PathLike[str] | None = None,
+        timeout: float = 120.0,
+    ) -> None:
+        self.service_file = Path(service_file).expanduser().resolve()
+        if not self.service_file.is_file():
+            raise FileNotFoundError(
+                f"service_file: no file at '{self.service_file}'. Expected a BentoML service "
+                "file, e.g. mlkit.scaling.write_replica_service(folder).service_file."
+            )
+        self.env = dict(env or {})
+        self.log_dir = Path(log_dir) if log_dir is not None else scratch_dir("replicas")
+        self.timeout = timeout
+        self.replicas: dict[str, Replica] = {}
+        self._counter = 0
+        self._stop_at_exit()
+
+    def start(self, count: int) -> list[Replica]:
+        """Start `count` new replicas at the same time; return them once all are ready."""
+        if isinstance(count, bool) or not isinstance(count, int) or not 1 <= count <= 16:
+            raise ValueError(f"count: got {count!r}, expected a whole number of replicas 1..16.")
+        names = [self._next_name() for _ in range(count)]
+        with ThreadPoolExecutor(max_workers=count) as pool:
+            futures = [pool.submit(self._start_one, name) for name in names]
+            errors = [f.exception() for f in futures]
+        started = [f.result() for f in futures if f.exception() is None]
+        failed = next((error for error in errors if error is not None), None)
+        if failed is not None:
+            for replica in started:
+                self._end(replica, "stopped")
+            raise failed
+        return started
+
+    def add(self) -> Replica:
+        """Start one more replica and return it once it is ready."""
+        return self.start(1)[0]
+
+    def _next_name(self) -> str:
+        self._counter += 1
+        return f"replica-{self._counter}"
+
+    def _start_one(self, name: str) -> Replica:
+        drain_file = self.log_dir / f"{name}.draining"
+        drain_file.unlink(missing_ok=True)
+        env = {**self.env, NAME_ENV: name, DRAIN_ENV: str(drain_file)}
+        service = serve_in_background(
+            self.service_file, env=env, log_dir=self.log_dir, timeout=self.timeout
+        )
+        replica = Replica(name, service, drain_file)
+        self.replicas[name] = replica
+        return replica
+
+    @property
+    def ports(self) -> dict[str, int]:
+        """Name -> port of every replica started and not stopped or killed (a hung one counts)."""
+        return {r.name: r.port for r in self.replicas.values() if r.state in ("running", "hung")}
+
+    def get(self, name: str) -> Replica:
+        """The replica called `name`."""
+        if name not in self.replicas:
+            raise ValueError(f"name: no replica {name!r}; this set has {sorted(self.replicas)}.")
+        return self.replicas[name]
+
+    def kill(self, name: str) -> None:
+        """SIGKILL the replica and every process it started: gone at once, mid-request."""
+        replica = self._live(name)
+        if replica.state == "hung":
+            self._signal(replica, signal.SIGCONT)
+        self._signal(replica, signal.SIGKILL)
+        replica.state = "killed"  # reaped by stop()
+
+    def hang(self, name: str) -> None:
+        """SIGSTOP the replica's processes: alive, port open, no answers (resume with `resume`)."""
+        replica = self._live(name)
+        self._signal(replica, signal.SIGSTOP)
+        replica.state = "hung"
+
+    def resume(self, name: str) -> None:
+        """SIGCONT a hung replica: it answers again (the balancer puts it back after `rise`)."""
+        replica = self.get(name)
+        if replica.state != "hung":
+            raise ValueError(f"name: replica {name!r} is {replica.state}, not hung.")
+        self._signal(replica, signal.SIGCONT)
+        replica.state = "running"
+
+    def drain(self, name: str, draining: bool = True) -> None:
+        """Make the replica's `/readyz` answer 503 (`draining=False`: 200 again)."""
+        replica = self._live(name)
+        if draining:
+            replica.drain_file.touch()
+        else:
+            replica.drain_file.unlink(missing_ok=True)
+
+    def stop_one(self, name: str) -> None:
+        """Stop one replica the planned way (SIGTERM, then SIGKILL after a grace period)."""
+        self._end(self.get(name), "stopped")
+
+    def stop(self) -> None:
+        """Stop every replica (a hung one is resumed first so that SIGTERM reaches it)."""
+        self._forget_at_exit()
+        for replica in list(self.replicas.values()):
+            self._end(replica, "stopped")
+
+    def _live(self, name: str) -> Replica:
+        replica = self.get(name)
+        if replica.state not in ("running", "hung"):
+            raise ValueError(f"name: replica {name!r} is {replica.state}; start another one.")
+        return replica
+
+    def _signal(self, replica: Replica, sig: signal.Signals) -> None:
+        procs = replica.service.family() or []
+        for proc in procs:
+            with contextlib.suppress(psutil.Error):
+                proc.send_signal(sig)
+
+    def _end(self, replica: Replica, state: str) -> None:
+        if replica.state == "hung":
+            self._signal(replica, signal.SIGCONT)
+        replica.service.stop(grace=5.0)
+        replica.drain_file.unlink(missing_ok=True)
+        if replica.state != "killed":
+            replica.state = state
+
+    def __repr__(self) -> str:
+        states = ", ".join(f"{r.name} {r.state} :{r.port}" for r in self.replicas.values())
+        return f"<ReplicaSet {self.service_file.name}: {states or 'none'}>"

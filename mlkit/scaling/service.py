@@ -1,0 +1,167 @@
+"""The churn service that runs as each replica behind the balancer, and a locustfile for it.
+
+Introduced in module 05. Module 05's `service.py` cell is written for one server and a
+model in BentoML's store; the replica service here is the same contract (`/predict`
+takes `{"customer": {...}}` and answers the churn probability, guarded by `guard_api`)
+with what a replica behind a load balancer needs:
+
+- its model from a skops file named in `CHURN_MODEL_FILE`, so a new version is a new file;
+- every answer carries `X-Model-Version` (`CHURN_MODEL_VERSION`) and `X-Replica`
+  (`MLKIT_REPLICA`), so a client can see which replica and which version answered;
+- `/readyz` answers 503 while the file named in `CHURN_DRAIN_FILE` exists (module 02's
+  draining), so the balancer's health check takes the replica out before it stops.
+
+The service runs in the kit's environment (it imports `mlkit.contract` and
+`mlkit.api_guard`), like every service started by `mlkit.serving.serve_in_background`.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import skops.io
+
+from mlkit import churn_model
+
+SERVICE_FILE = "service.py"
+LOCUSTFILE = "locustfile.py"
+VERSION_HEADER = "X-Model-Version"
+REPLICA_HEADER = "X-Replica"
+_VERSION = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
+
+SERVICE_SOURCE = '''\
+"""The churn service as one replica behind a load balancer (written by mlkit.scaling)."""
+
+import os
+from pathlib import Path
+
+import bentoml
+import pandas as pd
+import skops.io
+
+from mlkit.api_guard import guard_api
+from mlkit.contract import Customer
+
+MODEL_FILE = os.environ["CHURN_MODEL_FILE"]
+VERSION = os.environ.get("CHURN_MODEL_VERSION", "v1")
+REPLICA = os.environ.get("MLKIT_REPLICA", "replica")
+DRAIN_FILE = Path(os.environ.get("CHURN_DRAIN_FILE", "draining"))
+HEADERS = [(b"x-model-version", VERSION.encode()), (b"x-replica", REPLICA.encode())]
+
+
+class ReplicaHeaders:
+    """ASGI middleware: every answer says which model version and which replica sent it."""
+
+    def __init__(self, app):
+        self.app = app
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+
+        async def send_with_headers(message):
+            if message["type"] == "http.response.start":
+                message["headers"] = [*message.get("headers", []), *HEADERS]
+            await send(message)
+
+        return await self.app(scope, receive, send_with_headers)
+
+
+@bentoml.service(workers=1, traffic={"timeout": 10}, logging={"access": {"enabled": False}})
+class ChurnReplica:
+    def __init__(self) -> None:
+        self.model = skops.io.load(MODEL_FILE)
+
+    def __is_ready__(self) -> bool:
+        return not DRAIN_FILE.exists()  # 503 on /readyz while draining
+
+    @bentoml.api
+    def predict(self, customer: Customer) -> float:
+        """The churn probability of one customer."""
+        rows = pd.DataFrame([customer.model_dump()])
+        return round(float(self.model.predict_proba(rows)[0, 1]), 6)
+
+
+ChurnReplica.add_asgi_middleware(ReplicaHeaders)
+guard_api(ChurnReplica, version=VERSION)  # module 02: JSON only, 1 MB, strict contract
+'''
+
+LOCUST_SOURCE = '''\
+"""Steady load on the churn service: each user posts one customer at a time to /predict."""
+
+import random
+
+from locust import FastHttpUser, constant, task
+
+from mlkit import data
+
+CUSTOMERS = data.make_dataset(n_rows=500, seed=7)[data.FEATURES].to_dict(orient="records")
+
+
+class ChurnClient(FastHttpUser):
+    wait_time = constant(0.02)
+
+    @task
+    def predict(self):
+        self.client.post("/predict", json={"customer": random.choice(CUSTOMERS)})
+'''
+
+
+@dataclass(frozen=True)
+class ReplicaService:
+    """A written replica service: its file, the environment its replicas need, its version."""
+
+    service_file: Path
+    model_file: Path
+    version: str
+    env: dict[str, str] = field(default_factory=dict)
+
+
+def write_replica_service(
+    folder: str | os.PathLike[str],
+    model: Any = None,
+    *,
+    version: str = "v1",
+    seed: int = 42,
+    n_rows: int = 2_000,
+) -> ReplicaService:
+    """Write the replica service and its model (`model-<version>.skops`) into `folder`.
+
+    `model` is a fitted churn pipeline; by default the reference model
+    (`mlkit.churn_model.train_reference_model(seed, n_rows)`). Writing another version
+    into the same folder keeps the service file and adds a model file. Module 05.
+    """
+    if not (isinstance(version, str) and _VERSION.fullmatch(version)):
+        raise ValueError(
+            f"version: got {version!r}, expected a short name such as 'v1' or '2024.06.1' "
+            "(letters, digits, '.', '_', '-')."
+        )
+    target = Path(folder).expanduser().resolve()
+    target.mkdir(parents=True, exist_ok=True)
+    if model is None:
+        model = churn_model.train_reference_model(seed=seed, n_rows=n_rows).model
+    if not hasattr(model, "predict_proba"):
+        raise TypeError(
+            f"model: got {type(model).__name__}, expected a fitted churn pipeline with "
+            "predict_proba (mlkit.churn_model.train_reference_model(...).model)."
+        )
+    service_file = target / SERVICE_FILE
+    service_file.write_text(SERVICE_SOURCE)
+    model_file = target / f"model-{version}.skops"
+    skops.io.dump(model, model_file)
+    env = {"CHURN_MODEL_FILE": str(model_file), "CHURN_MODEL_VERSION": version}
+    return ReplicaService(service_file, model_file, version, env)
+
+
+def write_locustfile(folder: str | os.PathLike[str]) -> Path:
+    """Write a locustfile (class `ChurnClient`: one customer per request to /predict, 20 ms
+    apart) into `folder` and return its path. Module 05."""
+    target = Path(folder).expanduser().resolve()
+    target.mkdir(parents=True, exist_ok=True)
+    path = target / LOCUSTFILE
+    path.write_text(LOCUST_SOURCE)
+    return path
