@@ -9,7 +9,9 @@ server's log in a file, and stops everything it started when the `with` block en
 at interpreter exit). Each server gets a BentoML
 home of its own that links to the shared model store, so that servers running at the
 same time keep separate `/metrics`.
-`serve_app_in_background` does the same for a plain FastAPI app run by uvicorn.
+`serve_app_in_background` does the same for a plain FastAPI app run by uvicorn, or,
+with several workers, by Gunicorn with uvicorn workers (see `serve_app_in_background`
+for why not `uvicorn --workers`).
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ import tempfile
 import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from mlkit._runtime.logs import tail_lines
 from mlkit._runtime.net import LOCALHOST, free_port, http_ok, is_listening, owns_port, wait_for_http
@@ -50,6 +52,8 @@ _SERVICE_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 # What a server logs when another program holds its port: start again on another one.
 _PORT_TAKEN = re.compile(r"address already in use|\[Errno 98\]", re.IGNORECASE)
 _START_ATTEMPTS = 3
+# What uvicorn logs once a worker's application has started (under Gunicorn too).
+_WORKER_STARTED = "Application startup complete."
 
 
 def bentoml_env(extra: dict[str, str] | None = None) -> dict[str, str]:
@@ -101,9 +105,11 @@ class RunningService(LoggedProcess):
         cwd: Path,
         env: dict[str, str],
         tls_cert: Path | None = None,
+        workers: int = 1,
     ) -> None:
         self.port = port
         self.tls_cert = tls_cert
+        self.workers = workers
         super().__init__(command, log_path, cwd=cwd, env=env)
 
     @property
@@ -272,16 +278,32 @@ def serve_app_in_background(
     app_file: str | os.PathLike[str],
     app: str = "app",
     *,
+    workers: int = 1,
+    server: Literal["uvicorn", "gunicorn"] | None = None,
     port: int | None = None,
     timeout: float = 60.0,
     env: dict[str, str] | None = None,
     log_dir: str | os.PathLike[str] | None = None,
 ) -> RunningService:
-    """Start a plain ASGI app (FastAPI, Starlette) with `uvicorn file:app` on 127.0.0.1.
+    """Start a plain ASGI app (FastAPI, Starlette) on 127.0.0.1 with `workers` processes.
 
     Like `serve_in_background`, for the FastAPI comparison of module 02: `app` names
     the application object in `app_file`, which must answer GET /readyz with 2xx once
-    it can serve. Same arguments, errors and clean-up (`.client()` is BentoML-only).
+    it can serve; with several workers, the call returns once every worker has started
+    its application (`.workers` says how many). Same arguments, errors and clean-up
+    (`.client()` is BentoML-only).
+
+    `server` defaults to `uvicorn file:app` for one worker and to Gunicorn with uvicorn
+    workers (`gunicorn -k uvicorn_worker.UvicornWorker -w N`) for more. Not `uvicorn
+    --workers N`: it binds the listening socket itself with `socket.socket(AF_INET)`, whose
+    `proto` is 0, and asyncio sets TCP_NODELAY only on sockets whose `proto` is
+    IPPROTO_TCP, so its workers' connections keep Nagle's algorithm on. uvicorn sends a
+    response's headers and body in two writes; Nagle holds the body back until the
+    client acknowledges the headers, and the client delays that acknowledgement (up to
+    40 ms on Linux) while it waits for the rest: about 40 ms per request, with the server
+    idle. Gunicorn sets TCP_NODELAY on its listening socket, and accepted connections
+    inherit it. `server="uvicorn"` with several workers is there to show that stall
+    (module 05).
     """
     path = Path(app_file).expanduser().resolve()
     _check_arguments(path, None, port, timeout)
@@ -290,17 +312,40 @@ def serve_app_in_background(
             f"app: got {app!r}, expected the name of the application object in "
             f"{path.name} (a Python identifier such as 'app')."
         )
+    if isinstance(workers, bool) or not isinstance(workers, int) or not 1 <= workers <= 64:
+        raise ValueError(f"workers: got {workers!r}, expected a whole number of processes, 1..64.")
+    if server not in (None, "uvicorn", "gunicorn"):
+        raise ValueError(f"server: got {server!r}, expected 'uvicorn', 'gunicorn' or None.")
+    chosen_server = server or ("uvicorn" if workers == 1 else "gunicorn")
     log_folder = _log_folder(log_dir)
     server_env = bentoml_env(env)
 
     def start(chosen: int) -> RunningService:
-        command = [sys.executable, "-m", "uvicorn", f"{path.stem}:{app}"]
-        command += ["--app-dir", str(path.parent), "--host", LOCALHOST, "--port", str(chosen)]
-        command += ["--no-access-log"]
+        if chosen_server == "gunicorn":
+            command = [sys.executable, "-m", "gunicorn", f"{path.stem}:{app}"]
+            command += ["--chdir", str(path.parent), "--bind", f"{LOCALHOST}:{chosen}"]
+            command += ["--workers", str(workers), "--worker-class", "uvicorn_worker.UvicornWorker"]
+            command += ["--graceful-timeout", "5", "--no-control-socket"]
+        else:
+            command = [sys.executable, "-m", "uvicorn", f"{path.stem}:{app}"]
+            command += ["--app-dir", str(path.parent), "--host", LOCALHOST, "--port", str(chosen)]
+            command += ["--workers", str(workers), "--no-access-log"]
         log_path = log_folder / f"{path.stem}-{chosen}.log"
-        return RunningService(command, log_path, port=chosen, cwd=path.parent, env=server_env)
+        return RunningService(
+            command, log_path, port=chosen, cwd=path.parent, env=server_env, workers=workers
+        )
 
-    return _start_and_wait(start, path, port, timeout, "/readyz")
+    running = _start_and_wait(start, path, port, timeout, "/readyz")
+    deadline = time.monotonic() + timeout
+    while workers > 1 and running.log_tail(400).count(_WORKER_STARTED) < workers:
+        if not running.is_running() or time.monotonic() > deadline:
+            running.stop(grace=2.0)
+            started = running.log_tail(400).count(_WORKER_STARTED)
+            reason = f"{started} of {workers} workers started their application"
+            log_tail = tail_lines(running.log_path, 25)
+            raise ServiceStartError(path, reason, running.log_path, log_tail, timed_out=True)
+        time.sleep(0.1)
+    return running
 
 
 def _start_and_wait(

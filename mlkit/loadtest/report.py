@@ -70,6 +70,12 @@ class LoadTestResult:
             raise KeyError(f"name: got {name!r}, expected one of {sorted(self.cpu_seconds)}.")
         return self.cpu_seconds[name] / (self.wall_seconds * (psutil.cpu_count() or 1))
 
+    def latency_histogram(self) -> pd.Series:
+        """How many requests took each response time (whole ms, as Locust rounds them; index
+        `ms`), over every endpoint. A stall of fixed length shows as a spike at that time
+        that does not move with the load: ~40 ms is TCP's delayed ACK (module 05)."""
+        return latency_histogram(self.entries)
+
     @property
     def stopped_at_request_cap(self) -> bool:
         """True when the run reached `max_requests` and Locust stopped it early."""
@@ -87,11 +93,23 @@ def _percentile(response_times: dict[int, int], count: int, percent: float) -> i
     return 0
 
 
-def _stats_row(entries: list[dict[str, Any]]) -> dict[str, Any]:
+def _merged_response_times(entries: list[dict[str, Any]]) -> dict[int, int]:
     histogram: dict[int, int] = {}
     for entry in entries:
         for key, count in entry["response_times"].items():
             histogram[int(key)] = histogram.get(int(key), 0) + count
+    return histogram
+
+
+def latency_histogram(entries: list[dict[str, Any]]) -> pd.Series:
+    """Requests per response time (ms, Locust's rounding), summed over the endpoints of a
+    Locust JSON report (`LoadTestResult.entries`), sorted by time. Module 05."""
+    histogram = _merged_response_times(entries)
+    return pd.Series(histogram, dtype="int64", name="requests").rename_axis("ms").sort_index()
+
+
+def _stats_row(entries: list[dict[str, Any]]) -> dict[str, Any]:
+    histogram = _merged_response_times(entries)
     requests = sum(e["num_requests"] for e in entries)
     timed = requests - sum(e["num_none_requests"] for e in entries)
     failures = sum(e["num_failures"] for e in entries)

@@ -266,3 +266,12 @@ def test_stats_table_merges_endpoints_into_the_aggregated_row():
     assert total["Requests/s"] == 11.0  # 110 requests from t=100 to t=110
     assert total["Max Response Time"] == 40 and total["95%"] == 10
     assert loadtest.stats_table([]).loc["Aggregated", "Request Count"] == 0
+
+
+def test_latency_histogram_sums_endpoints_by_millisecond():
+    one = entry("/predict", {"2": 90, "41": 8, "40": 2}, failures=0, start=100.0, last=110.0)
+    page = entry("/predict_batch", {"40": 5, "3": 1}, failures=0, start=101.0, last=109.0)
+    histogram = loadtest.latency_histogram([one, page])
+    assert histogram.to_dict() == {2: 90, 3: 1, 40: 7, 41: 8}
+    assert list(histogram.index) == [2, 3, 40, 41] and histogram.index.name == "ms"
+    assert loadtest.latency_histogram([]).empty
