@@ -125,7 +125,9 @@ def test_a_run_reports_requests_failures_history_and_cpu(locustfile, tmp_path):
     assert list(result.stats.index) == ["/predict", "Aggregated"]
     assert result.stats.loc["/predict", "Type"] == "POST"
     assert result.history["elapsed_s"].iloc[0] == 0
-    assert set(result.history["Name"]) == {"/predict", "Aggregated"}
+    # Locust writes the history once a second, and no row when it stops: on a busy machine a
+    # 2 s run may send its first request after the last tick, so /predict rows may be absent.
+    assert {"Aggregated"} <= set(result.history["Name"]) <= {"/predict", "Aggregated"}
     assert result.entries[0]["name"] == "/predict"
     assert sum(result.entries[0]["num_reqs_per_sec"].values()) == summary["requests"]
     assert summary["requests"] == answered  # every request answered is counted
