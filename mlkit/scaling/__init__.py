@@ -4,6 +4,7 @@
 - `replicas`: N replicas of a BentoML service; stop, kill (SIGKILL), hang (SIGSTOP), drain;
 - `service`: the churn service each replica runs, and a locustfile for it;
 - `faults`: a Locust load through the balancer while replicas fail, as a per-second timeline;
+- `rolling`: a rolling update, one slot at a time, drained before its old replica stops;
 - `cluster`: all of it started and stopped together (`mlkit serve --replicas N`);
 - `cache`: a Redis prediction cache shared by every replica (import it from
   `mlkit.scaling.cache`).
@@ -24,8 +25,9 @@ from mlkit.scaling.balancer import (
     write_config,
 )
 from mlkit.scaling.cluster import BALANCERS, Cluster, ClusterStartError, serve_replicas
-from mlkit.scaling.faults import Fault, FaultRun, run_under_faults
+from mlkit.scaling.faults import Fault, FaultRun, Note, run_under_faults
 from mlkit.scaling.replicas import Replica, ReplicaSet
+from mlkit.scaling.rolling import Rollout, rolling_update, versions_per_second
 from mlkit.scaling.service import (
     VERSION_HEADER,
     ReplicaService,
@@ -45,17 +47,21 @@ __all__ = [
     "Fault",
     "FaultRun",
     "HAProxyNotFoundError",
+    "Note",
     "Replica",
     "ReplicaService",
     "ReplicaSet",
+    "Rollout",
     "ServerState",
     "check_config",
     "haproxy_problem",
     "render_config",
     "require_haproxy",
+    "rolling_update",
     "run_under_faults",
     "serve_replicas",
     "start_balancer",
+    "versions_per_second",
     "write_config",
     "write_locustfile",
     "write_replica_service",

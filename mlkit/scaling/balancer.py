@@ -332,6 +332,16 @@ class Balancer(LoggedProcess):
             raise ValueError(f"weight: got {weight!r}, expected a whole number in 0..256.")
         self._expect_empty(f"set server {self._server(name)} weight {weight}")
 
+    def set_address(self, name: str, port: int) -> None:
+        """Point the slot `name` at another replica, `127.0.0.1:port`, through the runtime API
+        (a rolling update swaps the process behind a slot without reloading HAProxy)."""
+        if isinstance(port, bool) or not isinstance(port, int) or not 1 <= port <= 65535:
+            raise ValueError(f"port: got {port!r}, expected a TCP port 1..65535.")
+        command = f"set server {self._server(name)} addr {LOCALHOST} port {port}"
+        answer = self.command_output(command).strip()
+        if "changed" not in answer and "no need to change" not in answer:
+            raise RuntimeError(f"HAProxy refused `{command}`: {answer}")
+
     def _expect_empty(self, command: str) -> None:
         answer = self.command_output(command).strip()
         if answer:

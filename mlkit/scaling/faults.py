@@ -4,16 +4,20 @@ Introduced in module 05. `run_under_faults` runs `mlkit.loadtest.run_locust` aga
 the balancer in a background thread; from the moment Locust starts its users it samples
 the balancer's view of the replicas (runtime API) every `sample_s` seconds and applies
 each `Fault` at its time: `kill` (SIGKILL), `hang` (SIGSTOP), `resume` (SIGCONT),
-`stop` (SIGTERM), `drain`/`undrain` (`/readyz` answers 503/200). The result is a
+`stop` (SIGTERM), `drain`/`undrain` (`/readyz` answers 503/200). A longer procedure,
+such as a rolling update, runs as `during`: it starts at `during_at_s` in a thread of its
+own and notes its steps, which join the faults in the timeline. The result is a
 `FaultRun`: a `timeline` with one row per second (requests/s, p99, failures, healthy
-replicas, the faults of that second), ready to print or plot, and the Locust result.
+replicas, the faults and steps of that second), ready to print or plot, and the Locust
+result.
 """
 
 from __future__ import annotations
 
 import os
 import time
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, get_args
@@ -25,7 +29,10 @@ from mlkit.scaling.balancer import Balancer
 from mlkit.scaling.replicas import ReplicaSet
 from mlkit.settings import scratch_dir
 
-__all__ = ["Fault", "FaultRun", "run_under_faults"]
+__all__ = ["Fault", "FaultRun", "Note", "run_under_faults"]
+
+Note = Callable[[str, str], None]
+"""What a `during` procedure calls to record a step: note(action, replica)."""
 
 Action = Literal["kill", "hang", "resume", "stop", "drain", "undrain"]
 _STARTUP_WAIT_S = 60.0
@@ -68,14 +75,17 @@ class FaultRun:
       `failures` (failed requests in that second), `healthy` (fewest replicas the balancer
       sent traffic to during that second) and `events` (the faults applied in it);
     - `health`: every sample of the balancer (`t_s`, `healthy`, and each replica's status);
-    - `events`: the faults as applied (`t_s`, `action`, `replica`);
-    - `result`: the Locust run (`result.summary()`: requests, failures, p99 over the run).
+    - `events`: the faults as applied and the steps `during` noted (`t_s`, `action`,
+      `replica`);
+    - `result`: the Locust run (`result.summary()`: requests, failures, p99 over the run);
+    - `during`: what the `during` procedure returned (None without one).
     """
 
     timeline: pd.DataFrame
     health: pd.DataFrame
     events: pd.DataFrame
     result: LoadTestResult
+    during: Any = None
 
     def summary(self) -> dict[str, float]:
         """Requests, failures, overall p99, and the worst second's p99 and fewest healthy."""
@@ -100,11 +110,15 @@ def run_under_faults(
     sample_s: float = 0.25,
     csv_prefix: str | os.PathLike[str] | None = None,
     user_classes: list[str] | None = None,
+    during: Callable[[Note], Any] | None = None,
+    during_at_s: float = 0.0,
 ) -> FaultRun:
     """Load `balancer.url` with `users` Locust users for `run_time` s, applying `faults`.
 
     Each fault names a replica of `replicas` and a time in seconds after Locust started
-    its users (before `run_time`). Module 05.
+    its users (before `run_time`). `during(note)`, if given, starts `during_at_s` seconds
+    in, in a thread of its own; each `note(action, replica)` it makes is an event of the
+    timeline, and the run waits for it to return (its error is raised). Module 05.
     """
     if not isinstance(balancer, Balancer):
         raise TypeError(f"balancer: got {type(balancer).__name__}, expected a started Balancer.")
@@ -114,6 +128,10 @@ def run_under_faults(
         replicas.get(fault.replica)  # raises with the known names
         if fault.at_s >= run_time:
             raise ValueError(f"faults: {fault} comes after the run ends (run_time={run_time} s).")
+    if during is not None and not callable(during):
+        raise TypeError(f"during: got {type(during).__name__}, expected a function of note.")
+    if isinstance(during_at_s, bool) or not 0 <= during_at_s < run_time:
+        raise ValueError(f"during_at_s: got {during_at_s!r}, expected seconds in 0..{run_time}.")
     if not 0.05 <= sample_s <= 1.0:
         raise ValueError(f"sample_s: got {sample_s!r}, expected seconds in 0.05..1.0.")
     prefix = Path(csv_prefix) if csv_prefix else scratch_dir("faults") / f"run-{time.time_ns()}"
@@ -122,7 +140,12 @@ def run_under_faults(
     pending = sorted(faults, key=lambda f: f.at_s)
     samples: list[dict[str, Any]] = []
     applied: list[dict[str, Any]] = []
-    with ThreadPoolExecutor(max_workers=1) as pool:
+    procedure: Future[Any] | None = None
+
+    def note(action: str, replica: str) -> None:
+        applied.append({"t_s": time.time() - start, "action": action, "replica": replica})
+
+    with ThreadPoolExecutor(max_workers=2) as pool:
         future = pool.submit(
             run_locust,
             locustfile,
@@ -145,12 +168,16 @@ def run_under_faults(
                     {"t_s": time.time() - start, "action": fault.action, "replica": fault.replica}
                 )
                 fault.apply(replicas)
+            if during is not None and procedure is None and now >= during_at_s:
+                procedure = pool.submit(during, note)
             samples.append(_sample(balancer, time.time() - start))
             time.sleep(sample_s)
         result = future.result()
+        outcome = procedure.result() if procedure is not None else None
     health = pd.DataFrame(samples)
+    applied.sort(key=lambda event: event["t_s"])
     events = pd.DataFrame(applied, columns=["t_s", "action", "replica"])
-    return FaultRun(_timeline(result, start, health, events), health, events, result)
+    return FaultRun(_timeline(result, start, health, events), health, events, result, outcome)
 
 
 def _sample(balancer: Balancer, t_s: float) -> dict[str, Any]:

@@ -79,13 +79,17 @@ class ReplicaSet(Stoppable):
         self._counter = 0
         self._stop_at_exit()
 
-    def start(self, count: int) -> list[Replica]:
-        """Start `count` new replicas at the same time; return them once all are ready."""
+    def start(self, count: int, env: Mapping[str, str] | None = None) -> list[Replica]:
+        """Start `count` new replicas at the same time; return them once all are ready.
+
+        `env` goes on top of the set's own environment for these replicas only (a new
+        model version, for a rolling update)."""
         if isinstance(count, bool) or not isinstance(count, int) or not 1 <= count <= 16:
             raise ValueError(f"count: got {count!r}, expected a whole number of replicas 1..16.")
+        extra = dict(env or {})
         names = [self._next_name() for _ in range(count)]
         with ThreadPoolExecutor(max_workers=count) as pool:
-            futures = [pool.submit(self._start_one, name) for name in names]
+            futures = [pool.submit(self._start_one, name, extra) for name in names]
             errors = [f.exception() for f in futures]
         started = [f.result() for f in futures if f.exception() is None]
         failed = next((error for error in errors if error is not None), None)
@@ -95,18 +99,19 @@ class ReplicaSet(Stoppable):
             raise failed
         return started
 
-    def add(self) -> Replica:
-        """Start one more replica and return it once it is ready."""
-        return self.start(1)[0]
+    def add(self, env: Mapping[str, str] | None = None) -> Replica:
+        """Start one more replica (with `env` on top of the set's) and return it once it is
+        ready."""
+        return self.start(1, env)[0]
 
     def _next_name(self) -> str:
         self._counter += 1
         return f"replica-{self._counter}"
 
-    def _start_one(self, name: str) -> Replica:
+    def _start_one(self, name: str, extra: Mapping[str, str]) -> Replica:
         drain_file = self.log_dir / f"{name}.draining"
         drain_file.unlink(missing_ok=True)
-        env = {**self.env, NAME_ENV: name, DRAIN_ENV: str(drain_file)}
+        env = {**self.env, **extra, NAME_ENV: name, DRAIN_ENV: str(drain_file)}
         service = serve_in_background(
             self.service_file, env=env, log_dir=self.log_dir, timeout=self.timeout
         )
@@ -118,6 +123,13 @@ class ReplicaSet(Stoppable):
     def ports(self) -> dict[str, int]:
         """Name -> port of every replica started and not stopped or killed (a hung one counts)."""
         return {r.name: r.port for r in self.replicas.values() if r.state in ("running", "hung")}
+
+    def by_port(self, port: int) -> Replica:
+        """The live replica listening on `port`."""
+        for replica in self.replicas.values():
+            if replica.state in ("running", "hung") and replica.port == port:
+                return replica
+        raise ValueError(f"port: no live replica of this set listens on {port}; {self.ports}.")
 
     def get(self, name: str) -> Replica:
         """The replica called `name`."""

@@ -21,6 +21,7 @@ import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
+from string import Template
 from typing import Any
 
 import skops.io
@@ -100,6 +101,9 @@ from locust import FastHttpUser, constant, task
 from mlkit import data
 
 CUSTOMERS = data.make_dataset(n_rows=500, seed=7)[data.FEATURES].to_dict(orient="records")
+# True: each request is counted under "/predict <model version that answered>", so the
+# statistics show when a rolling update switched versions.
+BY_VERSION = $by_version
 
 
 class ChurnClient(FastHttpUser):
@@ -107,7 +111,13 @@ class ChurnClient(FastHttpUser):
 
     @task
     def predict(self):
-        self.client.post("/predict", json={"customer": random.choice(CUSTOMERS)})
+        body = {"customer": random.choice(CUSTOMERS)}
+        if not BY_VERSION:
+            self.client.post("/predict", json=body)
+            return
+        with self.client.post("/predict", json=body, catch_response=True) as response:
+            version = response.headers.get("x-model-version") or "none"
+            response.request_meta["name"] = f"/predict {version}"
 '''
 
 
@@ -157,11 +167,14 @@ def write_replica_service(
     return ReplicaService(service_file, model_file, version, env)
 
 
-def write_locustfile(folder: str | os.PathLike[str]) -> Path:
+def write_locustfile(folder: str | os.PathLike[str], *, by_version: bool = False) -> Path:
     """Write a locustfile (class `ChurnClient`: one customer per request to /predict, 20 ms
-    apart) into `folder` and return its path. Module 05."""
+    apart) into `folder` and return its path. `by_version`: count each request under
+    `/predict <version>` from the answer's `X-Model-Version`. Module 05."""
+    if not isinstance(by_version, bool):
+        raise TypeError(f"by_version: got {by_version!r}, expected True or False.")
     target = Path(folder).expanduser().resolve()
     target.mkdir(parents=True, exist_ok=True)
     path = target / LOCUSTFILE
-    path.write_text(LOCUST_SOURCE)
+    path.write_text(Template(LOCUST_SOURCE).substitute(by_version=by_version))
     return path
