@@ -5,11 +5,19 @@
 - `service`: the churn service each replica runs, and a locustfile for it;
 - `faults`: a Locust load through the balancer while replicas fail, as a per-second timeline;
 - `rolling`: a rolling update, one slot at a time, drained before its old replica stops;
+- `autoscale`: the Kubernetes HPA algorithm adding and removing replicas, and its manifest;
 - `cluster`: all of it started and stopped together (`mlkit serve --replicas N`);
 - `cache`: a Redis prediction cache shared by every replica (import it from
   `mlkit.scaling.cache`).
 """
 
+from mlkit.scaling.autoscale import (
+    Autoscaler,
+    MetricTarget,
+    ScalingPolicy,
+    desired_replicas,
+    stabilized_replicas,
+)
 from mlkit.scaling.balancer import (
     Balancer,
     BalancerConfigError,
@@ -37,6 +45,7 @@ from mlkit.scaling.service import (
 
 __all__ = [
     "BALANCERS",
+    "Autoscaler",
     "VERSION_HEADER",
     "Balancer",
     "BalancerConfigError",
@@ -47,19 +56,23 @@ __all__ = [
     "Fault",
     "FaultRun",
     "HAProxyNotFoundError",
+    "MetricTarget",
     "Note",
     "Replica",
     "ReplicaService",
     "ReplicaSet",
     "Rollout",
+    "ScalingPolicy",
     "ServerState",
     "check_config",
+    "desired_replicas",
     "haproxy_problem",
     "render_config",
     "require_haproxy",
     "rolling_update",
     "run_under_faults",
     "serve_replicas",
+    "stabilized_replicas",
     "start_balancer",
     "versions_per_second",
     "write_config",

@@ -9,8 +9,9 @@ checks that HAProxy itself listens there, and returns a `Balancer`.
 
 A `Balancer` talks to HAProxy's runtime API (a unix socket in the scratch folder, admin
 level): `servers()` reads each replica's state, `set_state` sets one ready, drain or
-maint, `set_weight` changes its share of the traffic, `wait_healthy` waits until a given
-number of replicas pass their health checks.
+maint, `set_weight` changes its share of the traffic, `set_address` points a server at
+another port, `add_server`/`remove_server` add and delete replicas while HAProxy runs (an
+autoscaler), `wait_healthy` waits until a given number of replicas pass their health checks.
 """
 
 from __future__ import annotations
@@ -257,10 +258,12 @@ class Balancer(LoggedProcess):
         port: int,
         config_path: Path,
         socket_path: Path,
+        settings: BalancerSettings | None = None,
     ) -> None:
         self.port = port
         self.config_path = config_path
         self.socket_path = socket_path
+        self.settings = settings or BalancerSettings()
         super().__init__(command, log_path)
 
     @property
@@ -342,6 +345,54 @@ class Balancer(LoggedProcess):
         if "changed" not in answer and "no need to change" not in answer:
             raise RuntimeError(f"HAProxy refused `{command}`: {answer}")
 
+    def add_server(self, name: str, port: int) -> None:
+        """Add a replica at `127.0.0.1:port` as server `name`, with the same health checks
+        as the others, and send it traffic at once (runtime API `add server`, `enable
+        health`, `enable server`: no reload, no dropped connection). Add a replica only
+        once it is ready; its checks go on from there."""
+        _check_servers({name: port})
+        if name in {state.name for state in self.servers()}:
+            raise ValueError(f"name: the balancer already has a server {name!r}.")
+        s = self.settings
+        checks = (
+            f"check inter {s.check_interval} fastinter {s.check_interval} "
+            f"downinter {s.check_interval} fall {s.fall} rise {s.rise}"
+        )
+        command = f"add server {BACKEND}/{name} {LOCALHOST}:{port} {checks}"
+        answer = self.command_output(command).strip()
+        if "New server registered" not in answer:
+            raise RuntimeError(f"HAProxy refused `{command}`: {answer}")
+        self._expect_empty(f"enable health {BACKEND}/{name}")
+        self._expect_empty(f"enable server {BACKEND}/{name}")
+
+    def remove_server(self, name: str, drain_timeout: float = 10.0) -> None:
+        """Take server `name` out for good: drain it (no new requests), wait up to
+        `drain_timeout` s for its requests in flight, put it in maintenance and delete it
+        (runtime API `del server`). Stop its replica afterwards."""
+        server = self._server(name)
+        self.set_state(name, "drain")
+        self.wait_idle(name, drain_timeout)
+        self._expect_empty(f"disable server {server}")
+        deadline = time.monotonic() + drain_timeout
+        while True:  # HAProxy deletes a server only once no connection uses it
+            answer = self.command_output(f"del server {server}").strip()
+            if "Server deleted" in answer:
+                return
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"HAProxy refused `del server {server}`: {answer}")
+            time.sleep(0.1)
+
+    def wait_idle(self, name: str, timeout: float = 10.0) -> bool:
+        """Wait until server `name` has no request in flight; False if `timeout` s passed."""
+        deadline = time.monotonic() + timeout
+        while True:
+            state = {s.name: s for s in self.servers()}.get(name)
+            if state is None or state.active_connections == 0:
+                return True
+            if time.monotonic() > deadline:
+                return False
+            time.sleep(0.1)
+
     def _expect_empty(self, command: str) -> None:
         answer = self.command_output(command).strip()
         if answer:
@@ -413,6 +464,7 @@ def start_balancer(
             port=chosen,
             config_path=config,
             socket_path=socket_path,
+            settings=settings,
         )
         if _wait_started(balancer, timeout):
             return balancer

@@ -24,7 +24,7 @@ from typing import Any, Literal, get_args
 
 import pandas as pd
 
-from mlkit.loadtest import LoadTestResult, run_locust
+from mlkit.loadtest import LoadTestResult, StepLoad, run_locust
 from mlkit.scaling.balancer import Balancer
 from mlkit.scaling.replicas import ReplicaSet
 from mlkit.settings import scratch_dir
@@ -71,7 +71,8 @@ class FaultRun:
     """What `run_under_faults` measured.
 
     - `timeline`: one row per second of the load (index `second`, from Locust's start):
-      `users`, `rps` and `p99_ms` (Locust's current values, p99 over the last 2 s),
+      `users`, `rps`, `p95_ms` and `p99_ms` (Locust's current values, percentiles over
+      the last 2 s),
       `failures` (failed requests in that second), `healthy` (fewest replicas the balancer
       sent traffic to during that second) and `events` (the faults applied in it);
     - `health`: every sample of the balancer (`t_s`, `healthy`, and each replica's status);
@@ -107,6 +108,7 @@ def run_under_faults(
     *,
     users: int = 4,
     run_time: int = 15,
+    shape: StepLoad | None = None,
     sample_s: float = 0.25,
     csv_prefix: str | os.PathLike[str] | None = None,
     user_classes: list[str] | None = None,
@@ -115,6 +117,8 @@ def run_under_faults(
 ) -> FaultRun:
     """Load `balancer.url` with `users` Locust users for `run_time` s, applying `faults`.
 
+    `shape=StepLoad(...)` gives a stepped load instead of `users` and `run_time` (an
+    autoscaler under low, high, low load).
     Each fault names a replica of `replicas` and a time in seconds after Locust started
     its users (before `run_time`). `during(note)`, if given, starts `during_at_s` seconds
     in, in a thread of its own; each `note(action, replica)` it makes is an event of the
@@ -122,6 +126,10 @@ def run_under_faults(
     """
     if not isinstance(balancer, Balancer):
         raise TypeError(f"balancer: got {type(balancer).__name__}, expected a started Balancer.")
+    if shape is not None:
+        if not isinstance(shape, StepLoad):
+            raise TypeError(f"shape: got {type(shape).__name__}, expected a StepLoad.")
+        run_time = shape.duration
     for fault in faults:
         if not isinstance(fault, Fault):
             raise TypeError(f"faults: got {fault!r}, expected Fault(at_s, action, replica) items.")
@@ -146,13 +154,15 @@ def run_under_faults(
         applied.append({"t_s": time.time() - start, "action": action, "replica": replica})
 
     with ThreadPoolExecutor(max_workers=2) as pool:
+        steady = shape is None
         future = pool.submit(
             run_locust,
             locustfile,
             balancer.url,
-            users,
-            users,
-            run_time,
+            users if steady else None,
+            users if steady else None,
+            run_time if steady else None,
+            shape=shape,
             csv_prefix=prefix,
             user_classes=user_classes,
         )
@@ -197,7 +207,7 @@ def _timeline(
 ) -> pd.DataFrame:
     """One row per second of Locust's history, with the balancer's samples beside it."""
     history = result.history
-    columns = ["second", "users", "rps", "p99_ms", "failures", "healthy", "events"]
+    columns = ["second", "users", "rps", "p95_ms", "p99_ms", "failures", "healthy", "events"]
     if history.empty:
         return pd.DataFrame(columns=columns).set_index("second")
     rows = history[history["Name"] == "Aggregated"].sort_values("Timestamp")
@@ -215,10 +225,11 @@ def _timeline(
                 "second": round(second),
                 "users": int(row["User Count"]),
                 "rps": float(row["Requests/s"]),
+                "p95_ms": float(row["95%"]) if pd.notna(row["95%"]) else float("nan"),
                 "p99_ms": float(row["99%"]) if pd.notna(row["99%"]) else float("nan"),
                 "failures": int(failed),
                 "healthy": window["healthy"].min() if len(window) else float("nan"),
-                "events": "; ".join(f"{e.action} {e.replica}" for e in these.itertuples()),
+                "events": "; ".join(f"{e.action} {e.replica}".strip() for e in these.itertuples()),
             }
         )
     return pd.DataFrame(table, columns=columns).set_index("second")

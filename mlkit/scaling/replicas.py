@@ -15,9 +15,10 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
+import time
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import psutil
@@ -35,12 +36,14 @@ NAME_ENV = "MLKIT_REPLICA"
 @dataclass
 class Replica:
     """One replica: its `name`, its running `service` and its `state` (running, hung,
-    killed, stopped). `drain_file`: while it exists, `/readyz` answers 503."""
+    killed, stopped). `drain_file`: while it exists, `/readyz` answers 503. `started_at`:
+    when it was ready (time.monotonic())."""
 
     name: str
     service: RunningService
     drain_file: Path
     state: str = "running"
+    started_at: float = field(default_factory=time.monotonic)
 
     @property
     def port(self) -> int:

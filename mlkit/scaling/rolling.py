@@ -37,8 +37,6 @@ from mlkit.scaling.replicas import ReplicaSet
 
 __all__ = ["Rollout", "rolling_update", "versions_per_second"]
 
-_POLL_S = 0.1
-
 
 @dataclass
 class Rollout:
@@ -114,7 +112,7 @@ def rolling_update(
         step(f"started {rollout.version}", slot, new.name)
         balancer.set_state(slot, "drain")
         step("drain", slot, old.name)
-        _wait_idle(balancer, slot, drain_timeout)
+        balancer.wait_idle(slot, drain_timeout)
         balancer.set_address(slot, new.port)
         balancer.set_state(slot, "ready")
         step(f"switched to {rollout.version}", slot, new.name)
@@ -123,16 +121,6 @@ def rolling_update(
         rollout.moved[slot] = new.name
     rollout.completed = True
     return rollout
-
-
-def _wait_idle(balancer: Balancer, slot: str, timeout: float) -> None:
-    """Wait until the balancer has no request in flight to `slot` (or `timeout` passed)."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        state = {s.name: s for s in balancer.servers()}[slot]
-        if state.active_connections == 0:
-            return
-        time.sleep(_POLL_S)
 
 
 def versions_per_second(result: LoadTestResult) -> pd.DataFrame:
