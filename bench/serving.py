@@ -45,7 +45,10 @@ TCP_NODELAY on its listening socket, and Linux copies it to every accepted conne
 In a latency histogram the stall is a spike just above 40 ms that does not move with the
 load (module 05 shows it).
 
-Run: .venv/bin/python bench/serving.py [--users N] [--seconds T] [--quick]
+Then it prints the replicas table of `bench/replicas.py` (1, 2, 3 replicas behind HAProxy,
+a failover run and a rolling update; `--no-replicas` skips it).
+
+Run: .venv/bin/python bench/serving.py [--users N] [--seconds T] [--quick] [--no-replicas]
 Targets for the tuned BentoML service, no errors, and: >= 1.0x the baseline's
 requests/s with p99 no worse; >= 1.0x FastAPI-ONNX at equal workers; >= 0.6x the no-op
 limit. Where it misses, the table says by how much; module 05 says what BentoML gives
@@ -68,6 +71,7 @@ import numpy as np
 import onnxruntime as ort
 import pandas as pd
 import psutil
+import replicas  # bench/replicas.py, beside this file
 
 import mlkit
 from mlkit import churn_model, data
@@ -264,6 +268,9 @@ def main() -> None:
     parser.add_argument("--users", type=int, default=16)
     parser.add_argument("--seconds", type=int, default=None, help="default 20 (6 in quick mode)")
     parser.add_argument("--quick", action="store_true", help="as with MLKIT_QUICK=1")
+    parser.add_argument(
+        "--no-replicas", action="store_true", help="skip the replicas table (bench/replicas.py)"
+    )
     args = parser.parse_args()
     quick = args.quick or mlkit.quick_mode()
     args.seconds = args.seconds or (6 if quick else 20)
@@ -359,6 +366,9 @@ def main() -> None:
     if failed:
         print(f"errors in: {', '.join(failed)} (the comparison is not fair until they are gone)")
     shutil.rmtree(folder)  # kept when a step fails, with the servers' and Locust's logs
+    if not args.no_replicas:
+        print("\nreplicas behind HAProxy (bench/replicas.py):", flush=True)
+        replicas.run(args.users, args.seconds)
 
 
 if __name__ == "__main__":

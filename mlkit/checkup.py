@@ -19,6 +19,7 @@ from dataclasses import dataclass
 
 from packaging.requirements import Requirement
 
+from mlkit._runtime.process import find_command
 from mlkit.settings import quick_mode, scratch_dir
 
 MIN_PYTHON = (3, 11)
@@ -147,9 +148,10 @@ def check_redis() -> Check:
 def check_haproxy() -> Check:
     """HAProxy is installed: module 05 puts replicas behind it (`mlkit serve --replicas`)."""
     fix = "Install HAProxy: `apt-get install haproxy` (Debian/Ubuntu, as root; macOS: brew)."
-    haproxy = shutil.which("haproxy")
+    haproxy = find_command("haproxy")
     if haproxy is None:
-        return Check("haproxy", False, "no haproxy command on PATH", required=False, fix=fix)
+        missing = "no haproxy command on PATH or in sbin"
+        return Check("haproxy", False, missing, required=False, fix=fix)
     try:
         found = subprocess.run([haproxy, "-v"], capture_output=True, text=True, timeout=15)
     except (OSError, subprocess.TimeoutExpired) as err:

@@ -14,6 +14,7 @@ import atexit
 import contextlib
 import os
 import shlex
+import shutil
 import signal
 import subprocess
 from collections.abc import Mapping
@@ -131,6 +132,16 @@ class LoggedProcess(Stoppable):
     def __repr__(self) -> str:
         state = "running" if self.is_running() else f"exited {self.returncode}"
         return f"<LoggedProcess {self.command[0]} pid {self.pid} ({state}), log: {self.log_path}>"
+
+
+# Debian installs daemons (haproxy) in sbin, which is not on every PATH: a non-root shell,
+# the grading sandbox.
+SBIN_PATH = "/usr/local/sbin:/usr/sbin:/sbin"
+
+
+def find_command(name: str) -> str | None:
+    """The path of the command `name` on PATH or in the sbin folders, or None."""
+    return shutil.which(name) or shutil.which(name, path=SBIN_PATH)
 
 
 def _signal_group(pid: int, sig: signal.Signals) -> None:

@@ -26,6 +26,7 @@ from mlkit.scaling.balancer import (
     HAProxyNotFoundError,
     ServerState,
     check_config,
+    duration_ms,
     haproxy_problem,
     render_config,
     require_haproxy,
@@ -33,7 +34,7 @@ from mlkit.scaling.balancer import (
     write_config,
 )
 from mlkit.scaling.cluster import BALANCERS, Cluster, ClusterStartError, serve_replicas
-from mlkit.scaling.faults import Fault, FaultRun, Note, run_under_faults
+from mlkit.scaling.faults import Fault, FaultRun, Note, failover_drill, run_under_faults
 from mlkit.scaling.replicas import Replica, ReplicaSet
 from mlkit.scaling.rolling import Rollout, rolling_update, versions_per_second
 from mlkit.scaling.service import (
@@ -66,6 +67,8 @@ __all__ = [
     "ServerState",
     "check_config",
     "desired_replicas",
+    "duration_ms",
+    "failover_drill",
     "haproxy_problem",
     "render_config",
     "require_haproxy",

@@ -28,6 +28,7 @@ from __future__ import annotations
 import math
 import threading
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal, get_args
 
@@ -126,6 +127,25 @@ class ScalingPolicy:
             raise ValueError(f"tolerance: got {self.tolerance!r}, expected a fraction in 0..1.")
         _seconds("scale_down_window_s", self.scale_down_window_s, 0.0)
         _seconds("sync_period_s", self.sync_period_s, 0.2)
+
+    @classmethod
+    def from_dict(cls, fields: Mapping[str, Any]) -> ScalingPolicy:
+        """A policy from plain data: `targets` as a dict of metric -> average per replica,
+        e.g. {"targets": {"in_flight": 4, "cpu": 60}, "min_replicas": 2, "max_replicas": 6}."""
+        if not isinstance(fields, Mapping):
+            raise TypeError(f"fields: got {type(fields).__name__}, expected a dict.")
+        known = set(cls.__dataclass_fields__)
+        unknown = sorted(set(fields) - known)
+        if unknown:
+            raise ValueError(f"fields: unknown {unknown}; a ScalingPolicy has {sorted(known)}.")
+        targets = fields.get("targets")
+        if not isinstance(targets, Mapping) or not targets:
+            raise ValueError(
+                f"targets: got {targets!r}, expected a dict of metric -> target per replica, "
+                'e.g. {"in_flight": 4, "cpu": 60}.'
+            )
+        made = tuple(MetricTarget(metric, average) for metric, average in targets.items())
+        return cls(**{**fields, "targets": made})
 
     def hpa_manifest(self, deployment: str) -> dict[str, Any]:
         """This policy as an `autoscaling/v2` HorizontalPodAutoscaler of the Deployment

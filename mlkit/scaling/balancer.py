@@ -19,7 +19,6 @@ from __future__ import annotations
 import contextlib
 import os
 import re
-import shutil
 import socket
 import subprocess
 import tempfile
@@ -35,7 +34,7 @@ import psutil
 
 from mlkit._runtime.logs import tail_lines
 from mlkit._runtime.net import LOCALHOST, free_port, owns_port
-from mlkit._runtime.process import LoggedProcess
+from mlkit._runtime.process import LoggedProcess, find_command
 from mlkit.errors import MlkitError, ServerStartError, indented_log
 from mlkit.settings import scratch_dir
 
@@ -47,6 +46,7 @@ __all__ = [
     "HAProxyNotFoundError",
     "ServerState",
     "check_config",
+    "duration_ms",
     "haproxy_problem",
     "render_config",
     "require_haproxy",
@@ -92,7 +92,7 @@ class BalancerStartError(ServerStartError):
 
 def haproxy_problem() -> str | None:
     """Why HAProxy cannot be used here, or None when the `haproxy` command is installed."""
-    if shutil.which("haproxy") is None:
+    if find_command("haproxy") is None:
         return f"the `haproxy` command is not installed (Debian/Ubuntu: `{INSTALL_HINT}`)"
     return None
 
@@ -105,7 +105,7 @@ def require_haproxy() -> str:
             f"A load balancer needs HAProxy: {problem}. Install it (as root: `{INSTALL_HINT}`; "
             "macOS: `brew install haproxy`) and try again; `mlkit doctor` shows if it is found."
         )
-    return str(shutil.which("haproxy"))
+    return str(find_command("haproxy"))
 
 
 @dataclass(frozen=True)
@@ -144,6 +144,20 @@ class BalancerSettings:
                 raise ValueError(f"{name}: got {value!r}, expected a whole number in {low}..100.")
         if self.balance not in _BALANCE:
             raise ValueError(f"balance: got {self.balance!r}, expected one of {_BALANCE}.")
+
+
+_UNIT_MS = {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60_000.0, None: 1.0}
+
+
+def duration_ms(duration: str) -> float:
+    """An HAProxy duration in milliseconds: '500ms' -> 500.0, '2s' -> 2000.0, '250' -> 250.0
+    (HAProxy reads a number without a unit as milliseconds)."""
+    found = _DURATION.fullmatch(duration) if isinstance(duration, str) else None
+    if found is None:
+        raise ValueError(
+            f"duration: got {duration!r}, expected an HAProxy duration such as '500ms' or '2s'."
+        )
+    return int(duration.removesuffix(found.group(1) or "")) * _UNIT_MS[found.group(1)]
 
 
 def _check_servers(servers: Mapping[str, int]) -> dict[str, int]:

@@ -29,7 +29,6 @@ import json
 import math
 import os
 import re
-import shutil
 import subprocess
 import threading
 import time
@@ -45,7 +44,7 @@ from redis.retry import Retry
 
 from mlkit import data
 from mlkit._runtime.net import LOCALHOST, free_port, is_listening, owns_port
-from mlkit._runtime.process import LoggedProcess
+from mlkit._runtime.process import LoggedProcess, find_command
 from mlkit.errors import MlkitError, ServerStartError
 from mlkit.reliability import LRUCache, customer_key
 from mlkit.settings import scratch_dir
@@ -95,7 +94,7 @@ class RedisStartError(ServerStartError):
 
 def probe_redis_server() -> tuple[str | None, str]:
     """(why `redis-server` cannot run here or None, the version it reports or '')."""
-    executable = shutil.which(REDIS_EXECUTABLE)
+    executable = find_command(REDIS_EXECUTABLE)
     if executable is None:
         return f"`{REDIS_EXECUTABLE}` is not on PATH", ""
     try:
@@ -122,7 +121,7 @@ def _require_redis_server() -> str:
             f"the shared cache needs a Redis server, but {problem}. To run it, "
             f"{INSTALL_HINT}, then check with `mlkit doctor`."
         )
-    return str(shutil.which(REDIS_EXECUTABLE))
+    return str(find_command(REDIS_EXECUTABLE))
 
 
 class RedisServer(LoggedProcess):

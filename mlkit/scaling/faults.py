@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,11 +25,11 @@ from typing import Any, Literal, get_args
 import pandas as pd
 
 from mlkit.loadtest import LoadTestResult, StepLoad, run_locust
-from mlkit.scaling.balancer import Balancer
+from mlkit.scaling.balancer import Balancer, BalancerSettings, start_balancer
 from mlkit.scaling.replicas import ReplicaSet
 from mlkit.settings import scratch_dir
 
-__all__ = ["Fault", "FaultRun", "Note", "run_under_faults"]
+__all__ = ["Fault", "FaultRun", "Note", "failover_drill", "run_under_faults"]
 
 Note = Callable[[str, str], None]
 """What a `during` procedure calls to record a step: note(action, replica)."""
@@ -112,6 +112,7 @@ def run_under_faults(
     sample_s: float = 0.25,
     csv_prefix: str | os.PathLike[str] | None = None,
     user_classes: list[str] | None = None,
+    env: Mapping[str, str] | None = None,
     during: Callable[[Note], Any] | None = None,
     during_at_s: float = 0.0,
 ) -> FaultRun:
@@ -120,9 +121,11 @@ def run_under_faults(
     `shape=StepLoad(...)` gives a stepped load instead of `users` and `run_time` (an
     autoscaler under low, high, low load).
     Each fault names a replica of `replicas` and a time in seconds after Locust started
-    its users (before `run_time`). `during(note)`, if given, starts `during_at_s` seconds
-    in, in a thread of its own; each `note(action, replica)` it makes is an event of the
-    timeline, and the run waits for it to return (its error is raised). Module 05.
+    its users (before `run_time`). `user_classes` and `env` go to `run_locust` (which of
+    the locustfile's classes run, its environment variables). `during(note)`, if given,
+    starts `during_at_s` seconds in, in a thread of its own; each `note(action, replica)`
+    it makes is an event of the timeline, and the run waits for it to return (its error
+    is raised). Module 05.
     """
     if not isinstance(balancer, Balancer):
         raise TypeError(f"balancer: got {type(balancer).__name__}, expected a started Balancer.")
@@ -165,6 +168,7 @@ def run_under_faults(
             shape=shape,
             csv_prefix=prefix,
             user_classes=user_classes,
+            env=env,
         )
         deadline = time.monotonic() + _STARTUP_WAIT_S
         while not started_marker.exists() and not future.done() and time.monotonic() < deadline:
@@ -188,6 +192,68 @@ def run_under_faults(
     applied.sort(key=lambda event: event["t_s"])
     events = pd.DataFrame(applied, columns=["t_s", "action", "replica"])
     return FaultRun(_timeline(result, start, health, events), health, events, result, outcome)
+
+
+def _settings(settings: BalancerSettings | Mapping[str, Any] | None) -> BalancerSettings:
+    if settings is None or isinstance(settings, BalancerSettings):
+        return settings or BalancerSettings()
+    if not isinstance(settings, Mapping):
+        raise TypeError(
+            f"settings: got {type(settings).__name__}, expected BalancerSettings or a dict of "
+            "its fields, e.g. {'check_interval': '500ms', 'fall': 2, 'retries': 3}."
+        )
+    known = set(BalancerSettings.__dataclass_fields__)
+    unknown = sorted(set(settings) - known)
+    if unknown:
+        raise ValueError(
+            f"settings: unknown field(s) {unknown}; BalancerSettings has {sorted(known)}."
+        )
+    return BalancerSettings(**settings)
+
+
+def failover_drill(
+    service_file: str | os.PathLike[str],
+    locustfile: str | os.PathLike[str],
+    *,
+    settings: BalancerSettings | Mapping[str, Any] | None = None,
+    replicas: int = 2,
+    users: int = 4,
+    run_time: int = 8,
+    kill_at_s: float = 3.0,
+    env: Mapping[str, str] | None = None,
+    locust_env: Mapping[str, str] | None = None,
+    user_classes: list[str] | None = None,
+) -> FaultRun:
+    """A failover drill: `replicas` copies of the BentoML service in `service_file` (started
+    with `env`) behind HAProxy with `settings` (a `BalancerSettings` or a dict of its
+    fields), `users` Locust users of `locustfile` (with `locust_env`) for `run_time` s, and
+    the first replica killed (SIGKILL) `kill_at_s` s in. Everything is stopped before it
+    returns the run: `run.summary()["failures"]` is what the clients saw. Module 05, lab 09.
+    """
+    chosen = _settings(settings)
+    if isinstance(replicas, bool) or not isinstance(replicas, int) or not 2 <= replicas <= 8:
+        raise ValueError(f"replicas: got {replicas!r}, expected 2..8 (one is killed).")
+    workdir = scratch_dir("faults") / f"drill-{time.time_ns()}"
+    with ReplicaSet(service_file, env=env, log_dir=workdir / "logs") as fleet:
+        fleet.start(replicas)
+        first = next(iter(fleet.ports))
+        with start_balancer(fleet.ports, settings=chosen, workdir=workdir / "balancer") as lb:
+            if not lb.wait_healthy(replicas):
+                raise RuntimeError(
+                    f"the balancer did not see {replicas} healthy replicas: {lb.servers()}; "
+                    f"each replica's /readyz must answer 200 (logs in {workdir})."
+                )
+            return run_under_faults(
+                lb,
+                fleet,
+                locustfile,
+                [Fault(kill_at_s, "kill", first)],
+                users=users,
+                run_time=run_time,
+                csv_prefix=workdir / "locust",
+                user_classes=user_classes,
+                env=locust_env,
+            )
 
 
 def _sample(balancer: Balancer, t_s: float) -> dict[str, Any]:

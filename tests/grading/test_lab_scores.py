@@ -196,8 +196,9 @@ CASES = [
     LabCase(
         "09",
         # A model of 3 boosting rounds (q1 misses the MAE target), libraries left unpinned (q3
-        # fails the safety check, before any build) and an alert rule without a hold (q5 pages
-        # on a one-window blip).
+        # fails the safety check, before any build), an alert rule without a hold (q5 pages
+        # on a one-window blip) and an autoscaler without a scale-down window (q8: the
+        # balancer still fails over, the policy drops replicas in a dip).
         half_right={
             "q1": (
                 "HistGradientBoostingRegressor(max_iter=100,",
@@ -205,14 +206,16 @@ CASES = [
             ),
             "q3": ('f"{name}=={version(name)}"', "name"),
             "q5": ('"n_drifted", ">", 0, hold=1)', '"n_drifted", ">", 0, hold=0)'),
+            "q8": ('"scale_down_window_s": 300', '"scale_down_window_s": 0'),
         },
-        auto={"q1": 3, "q2": 4, "q3": 2, "q4": 3, "q5": 3},
+        auto={"q1": 3, "q2": 4, "q3": 2, "q4": 3, "q5": 3, "q8": 3},
         by_hand=("q6", "q7"),
-        half_right_points={"q1": 2, "q3": 0, "q5": 2},
+        half_right_points={"q1": 2, "q3": 0, "q5": 2, "q8": 2},
         feedback={
             "q3": "is not 'name==version'",
             "q1": "the target is below 3.2",
             "q5": "should not alert",
+            "q8": "scale down only after 5 minutes",
         },
         needs_docker=True,
         solution_copies=SERVER_LAB_COPIES,

@@ -6,6 +6,7 @@ import sys
 import pytest
 
 from mlkit import checkup as doctor
+from mlkit._runtime import process
 
 
 def test_all_checks_report_and_pass_on_a_set_up_machine(capsys):
@@ -45,6 +46,7 @@ def test_missing_docker_is_optional_unless_required(monkeypatch):
 
 def test_missing_haproxy_is_optional_and_names_the_package(monkeypatch):
     monkeypatch.setenv("PATH", "/nonexistent")
+    monkeypatch.setattr(process, "SBIN_PATH", "/nonexistent")  # Debian puts it in /usr/sbin
     result = doctor.check_haproxy()
     assert result.ok is False and result.required is False
     assert result.line().startswith("WARN") and "apt-get install haproxy" in result.line()

@@ -93,6 +93,22 @@ def test_a_bad_policy_is_refused_with_the_field_it_names(changes, message):
         policy(**changes)
 
 
+def test_a_policy_from_plain_data_names_what_is_wrong():
+    made = ScalingPolicy.from_dict(
+        {"targets": {"in_flight": 4, "cpu": 60}, "min_replicas": 2, "max_replicas": 15}
+    )
+    assert made.targets == (MetricTarget("in_flight", 4), MetricTarget("cpu", 60))
+    assert (made.min_replicas, made.max_replicas, made.tolerance) == (2, 15, 0.1)
+    with pytest.raises(ValueError, match=r"unknown \['window'\]"):
+        ScalingPolicy.from_dict({"targets": {"cpu": 60}, "window": 300})
+    with pytest.raises(ValueError, match="targets: got \\[\\('cpu', 60\\)\\]"):
+        ScalingPolicy.from_dict({"targets": [("cpu", 60)]})
+    with pytest.raises(ValueError, match="metric: got 'memory'"):
+        ScalingPolicy.from_dict({"targets": {"memory": 60}})
+    with pytest.raises(TypeError, match="fields: got list"):
+        ScalingPolicy.from_dict([])  # type: ignore[arg-type]
+
+
 def test_bad_metric_targets_are_refused():
     with pytest.raises(ValueError, match="metric: got 'memory'"):
         MetricTarget("memory", 1)  # type: ignore[arg-type]

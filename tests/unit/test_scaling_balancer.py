@@ -42,6 +42,7 @@ import pytest
 from conftest import skip_or_fail
 
 from mlkit import data
+from mlkit._runtime import process
 from mlkit._runtime.net import is_listening, owns_port
 from mlkit.loadtest import LoadTestResult
 from mlkit.scaling import (
@@ -53,6 +54,8 @@ from mlkit.scaling import (
     HAProxyNotFoundError,
     ReplicaSet,
     check_config,
+    duration_ms,
+    failover_drill,
     faults,
     haproxy_problem,
     render_config,
@@ -161,8 +164,58 @@ def test_bad_settings_and_servers_name_the_argument(tmp_path):
         render_config({}, 20000, tmp_path / "a.sock")
 
 
+def test_durations_read_as_haproxy_reads_them():
+    assert [duration_ms(d) for d in ("500ms", "2s", "250", "1m", "100us")] == [
+        500.0,
+        2000.0,
+        250.0,
+        60_000.0,
+        0.1,
+    ]
+    with pytest.raises(ValueError, match="duration: got '2 seconds'"):
+        duration_ms("2 seconds")
+
+
+def test_a_failover_drill_names_bad_settings_before_starting_anything(tmp_path):
+    service = tmp_path / "service.py"
+    service.write_text("")
+    with pytest.raises(ValueError, match=r"unknown field\(s\) \['timeout'\]"):
+        failover_drill(service, tmp_path / "locustfile.py", settings={"timeout": "2s"})
+    with pytest.raises(TypeError, match="settings: got list"):
+        failover_drill(service, tmp_path / "locustfile.py", settings=[("retries", 1)])  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="replicas: got 1"):
+        failover_drill(service, tmp_path / "locustfile.py", replicas=1)
+
+
+@pytest.mark.slow
+def test_a_failover_drill_without_retries_shows_failed_requests(haproxy, tmp_path):
+    """The drill lab 09 grades with can fail: with retries 0, requests the killed replica
+    dropped, and those sent to it before its checks fail, reach the clients as errors."""
+    service = write_replica_service(tmp_path / "service", n_rows=1_000)
+    run = failover_drill(
+        service.service_file,
+        write_locustfile(tmp_path),
+        settings={"retries": 0},
+        env=service.env,
+        run_time=6,
+        kill_at_s=2,
+    )
+    summary = run.summary()
+    print(run.timeline.to_string())
+    assert summary["requests"] > 0
+    assert summary["failures"] > 0, summary
+    assert summary["fewest_healthy"] == 1  # the killed replica was taken out
+
+
+def test_haproxy_is_found_in_sbin_when_path_leaves_it_out(haproxy, monkeypatch):
+    monkeypatch.setenv("PATH", "/usr/bin:/bin")  # the grading sandbox's PATH has no sbin
+    assert haproxy_problem() is None
+    assert Path(require_haproxy()).name == "haproxy"
+
+
 def test_missing_haproxy_says_how_to_install_it(monkeypatch):
     monkeypatch.setenv("PATH", "/nonexistent")
+    monkeypatch.setattr(process, "SBIN_PATH", "/nonexistent")
     with pytest.raises(HAProxyNotFoundError, match="apt-get install haproxy"):
         require_haproxy()
     with pytest.raises(HAProxyNotFoundError):
@@ -284,6 +337,7 @@ def test_timeline_puts_each_fault_and_sample_in_the_second_it_happened():
             "Timestamp": [1_001, 1_001, 1_002, 1_003, 1_005],  # a second with no row: 1_004
             "User Count": [4, 4, 4, 4, 4],
             "Requests/s": [10.0, 10.0, 20.0, 30.0, 30.0],
+            "95%": [40, 40, 50, 1_500, None],  # Locust leaves a percentile empty without data
             "99%": [50, 50, 60, 2_000, 70],
             "Total Failure Count": [0, 0, 0, 1, 1],
         }
@@ -310,3 +364,4 @@ def test_timeline_puts_each_fault_and_sample_in_the_second_it_happened():
     assert list(timeline["healthy"]) == [3, 3, 2, 2]
     assert list(timeline["events"]) == ["", "", "kill replica-1", "resume replica-2"]
     assert list(timeline["p99_ms"]) == [50.0, 60.0, 2000.0, 70.0]
+    assert list(timeline["p95_ms"].fillna(-1)) == [40.0, 50.0, 1500.0, -1]
