@@ -31,6 +31,7 @@ from mlkit import churn_model
 from mlkit.loadtest import run_locust
 from mlkit.scaling import (
     Fault,
+    FaultRun,
     Note,
     ReplicaSet,
     Rollout,
@@ -101,10 +102,15 @@ def failover_row(
             run_time=seconds,
             csv_prefix=folder / "failover",
         )
-    summary = run.summary()
     print(run.timeline.to_string())
+    return fault_run_row(f"failover: 1 of {count} replicas killed", run)
+
+
+def fault_run_row(name: str, run: FaultRun) -> dict:
+    """One row of the table for a run under faults."""
+    summary = run.summary()
     return {
-        "run": f"failover: 1 of {count} replicas killed",
+        "run": name,
         "requests/s": run.result.summary()["rps"],
         "p99 ms": summary["p99_ms"],
         "worst second p99 ms": summary["worst_second_p99_ms"],
@@ -142,16 +148,8 @@ def rollout_row(
         )
     if not run.during.completed:
         raise RuntimeError(f"the rollout did not complete: {run.during.reason}")
-    summary = run.summary()
-    return {
-        "run": f"rolling update v1 -> v2 on {len(replicas.ports)} replicas",
-        "requests/s": run.result.summary()["rps"],
-        "p99 ms": summary["p99_ms"],
-        "worst second p99 ms": summary["worst_second_p99_ms"],
-        "fewest healthy": summary["fewest_healthy"],
-        "failed": int(summary["failures"]),
-        "rollout s": rollout_s[0] if rollout_s else float("nan"),
-    }
+    row = fault_run_row(f"rolling update v1 -> v2 on {len(replicas.ports)} replicas", run)
+    return row | {"rollout s": rollout_s[0] if rollout_s else float("nan")}
 
 
 def measure(users: int, seconds: int, folder: Path) -> pd.DataFrame:

@@ -146,6 +146,7 @@ class BalancerSettings:
             raise ValueError(f"balance: got {self.balance!r}, expected one of {_BALANCE}.")
 
 
+_MAX_SOCKET_PATH = 97  # HAProxy's limit for `stats socket` paths
 _UNIT_MS = {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60_000.0, None: 1.0}
 
 
@@ -186,6 +187,12 @@ def render_config(
     """The HAProxy config for `servers` (name -> port on 127.0.0.1), listening on `port`."""
     settings = settings or BalancerSettings()
     checked = _check_servers(servers)
+    if len(str(socket_path)) > _MAX_SOCKET_PATH:
+        raise ValueError(
+            f"socket_path: {len(str(socket_path))} characters, HAProxy takes at most "
+            f"{_MAX_SOCKET_PATH} (a unix socket's limit); put it in a short folder, e.g. "
+            "Path(tempfile.mkdtemp()) / 'admin.sock'."
+        )
     lines = [f"    server {name} {LOCALHOST}:{p}" for name, p in checked.items()]
     text = resources.files("mlkit.data_files").joinpath(TEMPLATE).read_text()
     return Template(text).substitute(

@@ -162,6 +162,8 @@ def test_bad_settings_and_servers_name_the_argument(tmp_path):
         render_config({"replica 1": 20001}, 20000, tmp_path / "a.sock")
     with pytest.raises(ValueError, match="servers: got {}"):
         render_config({}, 20000, tmp_path / "a.sock")
+    with pytest.raises(ValueError, match="socket_path: 120 characters, HAProxy takes at most 97"):
+        render_config({"replica-1": 20001}, 20000, "/" + "s" * 119)
 
 
 def test_durations_read_as_haproxy_reads_them():
