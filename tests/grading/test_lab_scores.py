@@ -4,7 +4,7 @@ states.
 
 All of a lab's submissions are graded in one run with two workers, so servers, kernels and
 learner services start at the same time and take ports side by side: a correct submission
-must never lose a point by chance. The solution is graded three times, and five times in the
+must never lose a point by chance. The solution is graded three times, and four times in the
 labs whose hidden tests start a server (02, 04, 05, 08, 09); a port race or a flaky hidden
 test shows up as a lost point in one copy.
 
