@@ -161,7 +161,7 @@ def measure(users: int, seconds: int, folder: Path) -> pd.DataFrame:
         rows = throughput_rows(replicas, locustfile, users, seconds, folder)
         rows.append(failover_row(replicas, locustfile, users, max(seconds, 9), folder))
         replicas.start(1)  # back to three
-        rows.append(rollout_row(replicas, locustfile, users, max(3 * seconds, 45), folder))
+        rows.append(rollout_row(replicas, locustfile, users, max(3 * seconds, 60), folder))
     return pd.DataFrame(rows).set_index("run")
 
 
