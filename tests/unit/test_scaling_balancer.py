@@ -287,7 +287,7 @@ def test_killing_a_replica_under_load_fails_no_request(balancer, replica_set, tm
     assert summary["failures"] == 0, run.result.failures
     assert run.timeline["failures"].sum() == 0
     assert list(run.events["action"]) == ["kill"]
-    columns = ["users", "rps", "p99_ms", "failures", "healthy", "events"]
+    columns = ["users", "rps", "p95_ms", "p99_ms", "failures", "healthy", "events"]
     assert list(run.timeline.columns) == columns
     assert f"kill {victim}" in run.timeline["events"].tolist()
     assert run.timeline["users"].max() == USERS
