@@ -347,10 +347,20 @@ class Autoscaler:
         self._started = time.monotonic()
 
     def members(self) -> list[Replica]:
-        """The replicas behind the balancer now, oldest first."""
-        names = {state.name for state in self.balancer.servers()}
-        members = [r for r in self.replicas.replicas.values() if r.name in names]
-        return sorted(members, key=lambda r: r.started_at)
+        """The live replicas behind the balancer now, oldest first."""
+        return [replica for _, replica in self._slots()]
+
+    def _slots(self) -> list[tuple[str, Replica]]:
+        """(balancer server, live replica it points at), oldest replica first. A server's
+        name need not be its replica's (after a rolling update it is not); a server whose
+        replica died is no member."""
+        pairs = []
+        for state in self.balancer.servers():
+            try:
+                pairs.append((state.name, self.replicas.by_port(state.port)))
+            except ValueError:
+                continue
+        return sorted(pairs, key=lambda pair: pair[1].started_at)
 
     def sample(self) -> None:
         """Take one sample of every member's CPU and requests in flight."""
@@ -359,7 +369,8 @@ class Autoscaler:
 
     def sync(self, note: Note | None = None) -> dict[str, Any]:
         """Decide from the samples since the last sync, act, and return the decision."""
-        members = self.members()
+        slots = self._slots()
+        members = [replica for _, replica in slots]
         current = len(members)
         now = time.monotonic()
         values = self._sampler.averages([r.name for r in members])
@@ -390,7 +401,7 @@ class Autoscaler:
         if desired > current:
             self._scale_up(desired - current, note)
         elif desired < current:
-            self._scale_down(members[desired:], note)
+            self._scale_down(slots[desired:], note)
         return decision
 
     def _scale_up(self, count: int, note: Note | None) -> None:
@@ -399,9 +410,9 @@ class Autoscaler:
             if note is not None:
                 note("added", replica.name)
 
-    def _scale_down(self, leaving: list[Replica], note: Note | None) -> None:
-        for replica in reversed(leaving):  # the newest first
-            self.balancer.remove_server(replica.name, self.drain_timeout)
+    def _scale_down(self, leaving: list[tuple[str, Replica]], note: Note | None) -> None:
+        for server, replica in reversed(leaving):  # the newest first
+            self.balancer.remove_server(server, self.drain_timeout)
             self.replicas.stop_one(replica.name)
             self._sampler.forget(replica.name)
             if note is not None:

@@ -262,6 +262,11 @@ class ServerState:
         return self.status == "UP" or self.status.startswith("UP ")
 
     @property
+    def port(self) -> int:
+        """The port of the replica this server points at (its `address` is 127.0.0.1:port)."""
+        return int(self.address.rsplit(":", 1)[1])
+
+    @property
     def passed_check(self) -> bool:
         """True when it is UP and its last health check passed (not merely assumed at start)."""
         return self.status == "UP" and self.check.startswith("L7OK")

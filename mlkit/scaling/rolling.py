@@ -33,7 +33,7 @@ from mlkit.errors import MlkitError
 from mlkit.loadtest import LoadTestResult
 from mlkit.scaling.balancer import Balancer
 from mlkit.scaling.faults import Note
-from mlkit.scaling.replicas import ReplicaSet
+from mlkit.scaling.replicas import Replica, ReplicaSet
 
 __all__ = ["Rollout", "rolling_update", "versions_per_second"]
 
@@ -61,10 +61,6 @@ class Rollout:
         return frame.drop(columns="t")
 
 
-def _port_of(address: str) -> int:
-    return int(address.rsplit(":", 1)[1])
-
-
 def rolling_update(
     balancer: Balancer,
     replicas: ReplicaSet,
@@ -79,7 +75,9 @@ def rolling_update(
 
     `version` names the new version in the steps (default: `env["CHURN_MODEL_VERSION"]`).
     `drain_timeout`: seconds to wait for a drained slot's requests in flight. `note`
-    receives each step as (action, slot), for a timeline under load.
+    receives each step as (action, slot), for a timeline under load. A slot whose replica
+    was killed gets the new version without a drain. Once every slot has moved, `env` is
+    the set's own: replicas started later (by an autoscaler) run the new version too.
     """
     if not isinstance(balancer, Balancer):
         raise TypeError(f"balancer: got {type(balancer).__name__}, expected a started Balancer.")
@@ -101,7 +99,7 @@ def rolling_update(
 
     for server in balancer.servers():
         slot = server.name
-        old = replicas.by_port(_port_of(server.address))
+        old = _live_at(replicas, server.port)
         try:
             new = replicas.add(env)
         except (MlkitError, TimeoutError) as err:
@@ -110,17 +108,30 @@ def rolling_update(
             step("stopped: new version not ready", slot, first)
             return rollout
         step(f"started {rollout.version}", slot, new.name)
-        balancer.set_state(slot, "drain")
-        step("drain", slot, old.name)
-        balancer.wait_idle(slot, drain_timeout)
+        if old is not None:
+            balancer.set_state(slot, "drain")
+            step("drain", slot, old.name)
+            balancer.wait_idle(slot, drain_timeout)
         balancer.set_address(slot, new.port)
         balancer.set_state(slot, "ready")
         step(f"switched to {rollout.version}", slot, new.name)
-        replicas.stop_one(old.name)
-        step("stopped old", slot, old.name)
+        if old is not None:
+            replicas.stop_one(old.name)
+            step("stopped old", slot, old.name)
         rollout.moved[slot] = new.name
+    # The new version is now the set's: replicas started later (an autoscaler's) run it.
+    replicas.env.update(env)
     rollout.completed = True
     return rollout
+
+
+def _live_at(replicas: ReplicaSet, port: int) -> Replica | None:
+    """The live replica behind a slot, or None when it is gone (killed): the rollout then
+    puts the new version in its place without draining anything."""
+    try:
+        return replicas.by_port(port)
+    except ValueError:
+        return None
 
 
 def versions_per_second(result: LoadTestResult) -> pd.DataFrame:

@@ -15,8 +15,11 @@ from conftest import skip_or_fail
 from mlkit import churn_model, data
 from mlkit.scaling import (
     VERSION_HEADER,
+    Autoscaler,
     Balancer,
+    MetricTarget,
     ReplicaSet,
+    ScalingPolicy,
     haproxy_problem,
     rolling_update,
     run_under_faults,
@@ -82,7 +85,7 @@ def test_a_rolling_update_under_load_fails_no_request_and_switches_every_slot(fl
     assert run.summary()["failures"] == 0, run.result.failures
     assert set(rollout.moved) == {s.name for s in balancer.servers()}
     # every slot now points at a new replica, and every old one is stopped
-    ports = {int(s.address.rsplit(":", 1)[1]) for s in balancer.servers()}
+    ports = {s.port for s in balancer.servers()}
     assert ports.isdisjoint(old.values())
     assert ports == {replicas.get(name).port for name in rollout.moved.values()}
     assert all(replicas.get(name).state == "stopped" for name in old)
@@ -129,3 +132,38 @@ def test_a_v2_that_never_gets_ready_stops_the_rollout_and_v1_keeps_serving(fleet
         rolling_update(balancer, replicas, [("CHURN_MODEL_VERSION", "v2")])  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="drain_timeout"):
         rolling_update(balancer, replicas, v2_env, drain_timeout=0)
+
+
+def test_after_a_rollout_that_replaced_a_killed_replica_new_replicas_and_the_autoscaler_follow(
+    fleet,
+):
+    balancer, replicas, _, v2_env, _ = fleet
+    dead = next(iter(replicas.ports))
+    replicas.kill(dead)
+    rollout = rolling_update(balancer, replicas, v2_env)
+    print(rollout.table().to_string())
+    assert rollout.completed, rollout.reason
+    assert set(rollout.moved) == {s.name for s in balancer.servers()}
+    steps = rollout.table()
+    # the dead slot is put back without a drain; the live one is drained as usual
+    assert list(steps["action"]).count("drain") == REPLICAS - 1
+    assert dead not in set(steps["detail"])
+    assert replicas.get(dead).state == "killed"
+    assert balancer.wait_healthy(REPLICAS), balancer.servers()
+    assert versions_through(balancer) == {"v2"}
+    # the set's environment is v2's now: a replica started later (an autoscaler's) runs v2
+    assert replicas.env["CHURN_MODEL_VERSION"] == "v2"
+    later = replicas.add()
+    answer = httpx.post(f"{later.url}/predict", json={"customer": CUSTOMER}, timeout=30)
+    assert answer.status_code == 200 and answer.headers[VERSION_HEADER] == "v2"
+    # the servers keep their slot names, not their new replicas': an autoscaler still finds
+    # its members by address, and scales down by the server's name
+    one = ScalingPolicy((MetricTarget("in_flight", 4),), min_replicas=1, max_replicas=1)
+    with Autoscaler(balancer, replicas, one) as scaler:
+        assert {r.name for r in scaler.members()} == set(rollout.moved.values())
+        scaler.sample()
+        decision = scaler.sync()
+    assert decision["action"] == f"scale down {REPLICAS}->1", decision
+    assert len(balancer.servers()) == 1
+    newest = max(rollout.moved.values(), key=lambda name: replicas.get(name).started_at)
+    assert replicas.get(newest).state == "stopped"
