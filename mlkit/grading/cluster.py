@@ -1,0 +1,495 @@
+"""`mlkit grade --cluster ADDRESS`: grade each submission as a task on a Dask cluster.
+
+    instructor: submissions -> one Task per learner, as for the local pool
+      (mlkit.grading.grader) -> ClusterJob: the Task, the submitted file's bytes and
+      the solution notebook's bytes -> client.submit(grade_on_worker, job)
+    worker: check its kit against the instructor's -> write both files into its own
+      scratch folder -> mlkit.grading.job.grade_submission (the local pool's code: same
+      sandbox, same limits) -> the result and the executed notebook, as data
+    instructor: save the executed notebook and the record (job.save_graded), then
+      gradebook.csv, results.json and feedback (grader.write_summaries)
+
+No file system is shared: only the instructor's process writes the output folder, so a
+task may run twice (its worker died) without harm, and a rerun grades only what is
+missing, as locally. results.json names the worker that graded each learner.
+
+Before anything is written the run is refused, with what to do, when:
+- the scheduler is not on loopback and the connection is not TLS with certificates
+  (`mlkit cluster certs DIR` makes them; check_address);
+- the cluster has no worker, or none with the `docker` resource while the assignment
+  needs Docker (notebook metadata mlkit.needs) or the sandbox is docker;
+- a worker runs another mlkit (version and a hash of its source) or holds another copy
+  of the assignment's tests (KitVersion).
+
+Faults: a worker that dies mid-task has its submissions graded elsewhere; one that every
+worker dies on ends, after the scheduler's `distributed.scheduler.allowed-failures` + 1
+tries, as `worker-lost` with 0 points (graded again by the next run). A task that raises
+is tried RETRIES more times, then is a `grader-error`. When the scheduler goes away the
+run stops with ClusterError; finished submissions are saved and the same command resumes.
+Ctrl-C cancels the run's tasks that have not started.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import hashlib
+import ipaddress
+import shutil
+import sys
+import time
+import uuid
+from concurrent.futures import CancelledError
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+from tqdm import tqdm
+
+import mlkit
+from mlkit.grading.assignment import Assignment, find_assignment, read_assignment
+from mlkit.grading.exceptions import (
+    ClusterError,
+    GradingError,
+    UnknownAssignmentError,
+    UnreadableNotebookError,
+)
+from mlkit.grading.job import Task, grade_submission, not_graded, save_graded
+from mlkit.grading.names import file_stem
+from mlkit.grading.normalise import MAX_NOTEBOOK_BYTES
+from mlkit.grading.results import SubmissionResult
+from mlkit.grading.submissions import open_submission
+from mlkit.settings import scratch_dir, solutions_dir
+
+CONNECT_TIMEOUT = 15.0  # seconds to reach the scheduler
+WORKERS_TIMEOUT = 10.0  # seconds to wait for a first worker
+RETRIES = 1  # more tries of a task that raised (a worker's disk full, a bug): not a death
+PROGRESS_EVERY = 1.0  # seconds between refreshes of the running and worker counts
+DOCKER = "docker"  # the Dask resource of workers that can run containers
+SOURCE_SUFFIXES = (".py", ".json", ".cfg")  # what makes mlkit's source, for its hash
+
+
+@dataclass(frozen=True)
+class ClusterTLS:
+    """The files of one side of a TLS connection to the cluster: the CA and a cert pair."""
+
+    ca: Path
+    cert: Path
+    key: Path
+
+    @classmethod
+    def from_folder(cls, folder: str | Path, role: str = "client") -> ClusterTLS:
+        """ca.pem, ROLE.pem and ROLE-key.pem in folder (as `mlkit cluster certs` writes)."""
+        folder = Path(folder)
+        tls = cls(folder / "ca.pem", folder / f"{role}.pem", folder / f"{role}-key.pem")
+        missing = [str(p) for p in (tls.ca, tls.cert, tls.key) if not p.is_file()]
+        if missing:
+            raise ClusterError(
+                f"--certs {folder}: {', '.join(missing)} not found; make the files with "
+                f"`mlkit cluster certs {folder}`"
+            )
+        return tls
+
+    def security(self) -> Any:
+        """Dask's Security for a client: mutual TLS, encryption required."""
+        from distributed import Security
+
+        return Security(
+            tls_ca_file=str(self.ca),
+            tls_client_cert=str(self.cert),
+            tls_client_key=str(self.key),
+            require_encryption=True,
+        )
+
+    def options(self, role: str) -> str:
+        """The `dask scheduler` / `dask worker` options for role's files beside these."""
+        folder = self.ca.parent
+        return (
+            f"--tls-ca-file {self.ca} --tls-cert {folder / f'{role}.pem'} "
+            f"--tls-key {folder / f'{role}-key.pem'}"
+        )
+
+
+def check_address(address: str, tls: ClusterTLS | None) -> None:
+    """Refuse (ClusterError) an address that is not loopback unless it is tls:// with certs.
+
+    Nothing is sent anywhere: the address is only read.
+    """
+    from distributed.comm.addressing import parse_address, parse_host_port
+
+    try:
+        scheme, location = parse_address(address)
+        host, _ = parse_host_port(location)
+    except (ValueError, TypeError) as err:
+        raise ClusterError(
+            f"--cluster {address!r}: expected a scheduler address such as "
+            f"tls://10.0.0.5:8786 or tcp://127.0.0.1:8786 ({err})"
+        ) from None
+    if scheme not in ("tcp", "tls"):
+        raise ClusterError(f"--cluster {address}: expected a tls:// or tcp:// address")
+    if scheme == "tls" and tls is None:
+        raise ClusterError(
+            f"--cluster {address}: a tls:// scheduler needs certificates: pass --certs DIR "
+            "(made by `mlkit cluster certs DIR`)"
+        )
+    if scheme == "tcp" and tls is not None:
+        raise ClusterError(
+            f"--cluster {address}: certificates were given but the address is tcp://; "
+            f"use tls://{location}"
+        )
+    if scheme == "tcp" and not _loopback(host):
+        raise ClusterError(
+            f"--cluster {address}: the scheduler is not on this machine's loopback, and a "
+            "grading cluster runs learners' code and carries the hidden tests: connect over "
+            f"TLS with certificates, tls://{location} --certs DIR (make them with "
+            "`mlkit cluster certs DIR --host HOST`, start the scheduler and the workers with "
+            'their --tls-* options; README.md, "Grading on a cluster")'
+        )
+
+
+def _loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False  # a name: never resolved here, so never taken for loopback
+
+
+@dataclass(frozen=True)
+class KitVersion:
+    """What grades on a machine: mlkit's version, a hash of its source, and a hash of the
+    tests of that machine's copy of the assignment (None: it has no copy)."""
+
+    mlkit: str
+    source: str
+    tests: str | None
+
+    def describe(self, assignment: str) -> str:
+        """e.g. `mlkit 0.1.0 (source 1a2b3c4d5e6f), 00_welcome tests 41396ef9d2a0`."""
+        tests = f"tests {self.tests[:12]}" if self.tests else "no copy"
+        return f"mlkit {self.mlkit} (source {self.source[:12]}), {assignment} {tests}"
+
+    def refuses(self, other: KitVersion) -> bool:
+        """True when other (a worker's) grades differently: another mlkit, or its own copy
+        of the assignment has other tests."""
+        return (other.mlkit, other.source) != (self.mlkit, self.source) or (
+            other.tests is not None and other.tests != self.tests
+        )
+
+
+@functools.cache
+def source_hash() -> str:
+    """sha256 of mlkit's source files here (their paths and bytes), once per process."""
+    root = Path(mlkit.__file__).resolve().parent
+    digest = hashlib.sha256()
+    files = sorted(
+        path
+        for path in root.rglob("*")
+        if path.suffix in SOURCE_SUFFIXES and "__pycache__" not in path.parts and path.is_file()
+    )
+    for path in files:
+        digest.update(str(path.relative_to(root)).encode() + b"\0")
+        digest.update(hashlib.sha256(path.read_bytes()).digest())
+    return digest.hexdigest()
+
+
+def kit_version(assignment: str) -> KitVersion:
+    """This machine's KitVersion for assignment (a notebook stem such as 00_welcome)."""
+    tests: str | None
+    try:
+        tests = read_assignment(find_assignment(solutions_dir(), assignment)).tests_hash
+    except UnknownAssignmentError:
+        tests = None  # no copy here: the instructor's is graded with
+    except (GradingError, OSError, ValueError) as err:
+        tests = f"unreadable ({type(err).__name__})"  # a copy, broken: not the instructor's
+    return KitVersion(mlkit.__version__, source_hash(), tests)
+
+
+def worker_kit(assignment: str) -> dict[str, str | None]:
+    """kit_version as plain data (what `client.run` brings back from each worker)."""
+    kit = kit_version(assignment)
+    return {"mlkit": kit.mlkit, "source": kit.source, "tests": kit.tests}
+
+
+def mismatch(worker: str, assignment: str, mine: KitVersion, theirs: KitVersion) -> str:
+    """The message that refuses worker's kit, naming both."""
+    return (
+        f"the worker {worker} runs {theirs.describe(assignment)}, but this grader runs "
+        f"{mine.describe(assignment)}: install the same mlkit (and the same solutions/) on "
+        "every worker, or stop that worker, then run the command again"
+    )
+
+
+@dataclass(frozen=True)
+class ClusterJob:
+    """One submission's task on the cluster: the local pool's Task and the files it names."""
+
+    task: Task
+    assignment_name: str
+    assignment: bytes
+    submission: bytes | None
+    expected: KitVersion
+
+
+def grade_on_worker(job: ClusterJob) -> dict[str, Any]:
+    """Grade job on this Dask worker, with the local pool's code, into a scratch folder of
+    its own; return the result and the executed notebook as data, or why it refused."""
+    from distributed import get_worker
+
+    worker = get_worker().address
+    mine = kit_version(job.assignment_name)
+    if job.expected.refuses(mine):
+        return {"refused": mismatch(worker, job.assignment_name, job.expected, mine)}
+    run = f"run-{uuid.uuid4().hex[:12]}"
+    inputs = scratch_dir("grading", f"{run}-inputs")
+    jobs = scratch_dir("grading", run)  # the job folders, named as the local pool's
+    try:
+        assignment = inputs / f"{job.assignment_name}.ipynb"
+        assignment.write_bytes(job.assignment)
+        path = None
+        if job.submission is not None and job.task.path is not None:
+            path = inputs / "submission" / Path(job.task.path).name
+            path.parent.mkdir()
+            path.write_bytes(job.submission)
+        task = replace(
+            job.task,
+            path=None if path is None else str(path),
+            assignment=str(assignment),
+            out=str(inputs / "out"),  # unused: grade_submission writes nothing there
+            jobs=str(jobs),
+        )
+        result, executed = grade_submission(task)
+    finally:
+        from mlkit.grading.grader import remove_leftovers
+
+        remove_leftovers(jobs, job.task.sandbox)
+        shutil.rmtree(inputs, ignore_errors=True)
+    return {"result": result.to_dict(), "executed": executed, "worker": worker}
+
+
+def cluster_job(task: Task, spec: Assignment, expected: KitVersion, raw: bytes) -> ClusterJob:
+    """task's ClusterJob: the submitted file's bytes read here, safely (a file that cannot be
+    read, or is too large to send, becomes `unreadable` as it would locally)."""
+    submission = None
+    if task.path is not None:
+        path = Path(task.path)
+        try:
+            with open_submission(path) as handle:
+                submission = handle.read(MAX_NOTEBOOK_BYTES + 1)
+        except UnreadableNotebookError as err:
+            problem = f"the file is {err.reason}"
+            task = replace(task, path=None, problem=problem, problem_status="unreadable")
+        else:
+            if len(submission) > MAX_NOTEBOOK_BYTES:
+                size = path.stat().st_size
+                problem = (
+                    f"the file is too large: {size} bytes, more than the "
+                    f"{MAX_NOTEBOOK_BYTES} allowed"
+                )
+                task = replace(task, path=None, problem=problem, problem_status="unreadable")
+                submission = None
+    return ClusterJob(task, spec.name, raw, submission, expected)
+
+
+class ClusterRun:
+    """A connection to a Dask scheduler that passed every check, ready to grade."""
+
+    def __init__(
+        self, address: str, spec: Assignment, sandbox: str, tls: ClusterTLS | None = None
+    ) -> None:
+        """Connect to address and check the cluster for spec (ClusterError saying why not)."""
+        check_address(address, tls)
+        from distributed import Client
+
+        self.address = address
+        self.spec = spec
+        self.tls = tls
+        self.needs_docker = DOCKER in spec.needs or sandbox == "docker"
+        self.expected = KitVersion(mlkit.__version__, source_hash(), spec.tests_hash)
+        try:
+            self.client = Client(
+                address,
+                security=tls.security() if tls else None,
+                timeout=CONNECT_TIMEOUT,
+                set_as_default=False,
+            )
+        except (OSError, TimeoutError) as err:
+            raise ClusterError(
+                f"cannot reach the scheduler at {address} ({type(err).__name__}: {err}); "
+                f"start one with `dask scheduler {self._options('scheduler')}`".rstrip()
+                + " on the scheduler's machine, or check the address"
+            ) from None
+        try:
+            self._check_workers()
+        except BaseException:
+            self.close()
+            raise
+
+    def _options(self, role: str) -> str:
+        return self.tls.options(role) if self.tls else ""
+
+    def worker_command(self, docker: bool = False) -> str:
+        """The command that starts a worker for this cluster."""
+        parts = ["dask worker", self.address, self._options("worker")]
+        if docker:
+            parts.append(f"--resources {DOCKER}=1")
+        return " ".join(part for part in parts if part)
+
+    def _check_workers(self) -> None:
+        try:
+            self.client.wait_for_workers(1, timeout=WORKERS_TIMEOUT)
+        except TimeoutError:
+            raise ClusterError(
+                f"the cluster at {self.address} has no worker; start one on each grading "
+                f"machine with `{self.worker_command(self.needs_docker)}`"
+            ) from None
+        workers = self.client.scheduler_info(n_workers=-1)["workers"]
+        if self.needs_docker and not any(
+            w.get("resources", {}).get(DOCKER, 0) >= 1 for w in workers.values()
+        ):
+            why = "its hidden tests build and run images" if DOCKER in self.spec.needs else (
+                "--sandbox docker runs each submission in a container"
+            )  # fmt: skip
+            raise ClusterError(
+                f"{self.spec.name} needs a Docker engine on the worker ({why}), but no worker "
+                f"of the cluster at {self.address} has the `{DOCKER}` resource; start one on "
+                f"a machine with Docker: `{self.worker_command(docker=True)}`"
+            )
+        self.check_kits()
+
+    def check_kits(self) -> None:
+        """Refuse the run when a worker's mlkit or copy of the assignment differs from ours."""
+        found = self.client.run(worker_kit, self.spec.name, on_error="return")
+        for worker, kit in sorted(found.items()):
+            if isinstance(kit, BaseException):
+                raise ClusterError(
+                    f"the worker {worker} cannot run mlkit's grader ({type(kit).__name__}: "
+                    f"{kit}); install mlkit {mlkit.__version__} on it, or stop it"
+                )
+            theirs = KitVersion(**kit)
+            if self.expected.refuses(theirs):
+                raise ClusterError(mismatch(worker, self.spec.name, self.expected, theirs))
+
+    @property
+    def dashboard(self) -> str:
+        """The address of the scheduler's dashboard (its pages need bokeh on the scheduler)."""
+        return str(self.client.dashboard_link)
+
+    def run(
+        self,
+        tasks: list[Task],
+        results: dict[str, SubmissionResult],
+        out: Path,
+        progress: bool,
+    ) -> None:
+        """Grade tasks on the cluster; save each result under out as it arrives."""
+        if not tasks:
+            return
+        from distributed import as_completed
+
+        if progress:
+            print(f"cluster {self.address}, dashboard: {self.dashboard}", file=sys.stderr)
+        raw = self.spec.path.read_bytes()
+        run = uuid.uuid4().hex[:12]
+        resources = {DOCKER: 1} if self.needs_docker else None
+        futures = {
+            self.client.submit(
+                grade_on_worker,
+                cluster_job(task, self.spec, self.expected, raw),
+                key=f"mlkit-grade-{run}-{file_stem(task.learner)}",
+                resources=resources,
+                retries=RETRIES,
+                pure=False,
+            ): task
+            for task in tasks
+        }
+        bar = tqdm(
+            total=len(futures), desc=f"grading {self.spec.name}", unit="notebook",
+            disable=not progress,
+        )  # fmt: skip
+        counts = {"failed": 0}
+        pending = as_completed(futures, loop=self.client.loop)
+        try:
+            shown = 0.0
+            while not pending.is_empty():
+                batch = pending.next_batch(block=False)
+                for future in batch:
+                    self._collect(futures[future], future, results, out, counts)
+                    bar.update(1)
+                if time.monotonic() - shown >= PROGRESS_EVERY or batch:
+                    bar.set_postfix_str(self._progress(futures, bar.n, counts), refresh=True)
+                    shown = time.monotonic()
+                if not batch:
+                    time.sleep(0.1)
+        except BaseException:  # an interrupt, a refusal, a lost scheduler: keep what finished
+            if self.client.status == "running":
+                self.client.cancel([f for f in futures if not f.done()])
+            for future, task in futures.items():
+                if task.learner not in results and future.status == "finished":
+                    with contextlib.suppress(ClusterError):
+                        self._collect(task, future, results, out, counts)
+            raise
+        finally:
+            bar.close()
+
+    def _progress(self, futures: dict[Any, Task], done: int, counts: dict[str, int]) -> str:
+        """done / running / failed counts and the workers in use, for the progress bar."""
+        mine = {f.key for f in futures}
+        running, workers = 0, 0
+        if self.client.status == "running":
+            for keys in self.client.processing().values():
+                ours = sum(1 for key in keys if key in mine)
+                running += ours
+                workers += ours > 0
+        total = len(self.client.scheduler_info(n_workers=-1)["workers"])
+        return (
+            f"done {done}, running {running}, failed {counts['failed']}, "
+            f"workers in use {workers}/{total}"
+        )
+
+    def _collect(
+        self,
+        task: Task,
+        future: Any,
+        results: dict[str, SubmissionResult],
+        out: Path,
+        counts: dict[str, int],
+    ) -> None:
+        from distributed.scheduler import KilledWorker
+
+        try:
+            data = future.result()
+        except KilledWorker as err:
+            counts["failed"] += 1
+            tries = err.allowed_failures + 1
+            reason = (
+                f"every worker that tried to grade it died while it ran ({tries} tries), so it "
+                "was not graded; see the workers' logs (the next run grades it again)"
+            )
+            results[task.learner] = not_graded(task, self.spec, "worker-lost", reason)
+            return
+        except CancelledError:
+            raise ClusterError(
+                f"the scheduler at {self.address} went away (or cancelled the run): finished "
+                "submissions are saved; start it again and run the same command to grade the rest"
+            ) from None
+        except Exception as err:  # the task raised RETRIES + 1 times: graded again next run
+            counts["failed"] += 1
+            reason = f"the grader failed on the cluster: {type(err).__name__}: {err}"
+            results[task.learner] = not_graded(task, self.spec, "grader-error", reason)
+            return
+        if "refused" in data:
+            raise ClusterError(str(data["refused"]))
+        result = SubmissionResult.from_dict(data["result"])
+        result.submission = task.path or ""
+        result.worker = str(data["worker"])
+        save_graded(out, result, data["executed"])
+        results[task.learner] = result
+
+    def close(self) -> None:
+        """Close the connection (the cluster keeps running)."""
+        try:
+            self.client.close(timeout=5)
+        except Exception:  # noqa: S110 (a scheduler that went away cannot be told goodbye)
+            pass
