@@ -251,7 +251,7 @@ def cluster_certs(
     typer.echo(
         "copy ca.pem with scheduler.pem/scheduler-key.pem to the scheduler's machine and "
         "ca.pem with worker.pem/worker-key.pem to each worker's, then:\n"
-        f"  dask scheduler --host {host[0]} {options['scheduler']}\n"
+        f"  dask scheduler --protocol tls --host {host[0]} {options['scheduler']}\n"
         f"  dask worker tls://{host[0]}:8786 {options['worker']}\n"
         f"  mlkit grade SUBMISSIONS -a NN -o OUT --cluster tls://{host[0]}:8786 --certs {folder}"
     )

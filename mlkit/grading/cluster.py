@@ -35,6 +35,7 @@ import contextlib
 import functools
 import hashlib
 import ipaddress
+import logging
 import shutil
 import sys
 import time
@@ -104,8 +105,9 @@ class ClusterTLS:
     def options(self, role: str) -> str:
         """The `dask scheduler` / `dask worker` options for role's files beside these."""
         folder = self.ca.parent
+        protocol = "--protocol tls " if role == "scheduler" else ""  # workers follow its address
         return (
-            f"--tls-ca-file {self.ca} --tls-cert {folder / f'{role}.pem'} "
+            f"{protocol}--tls-ca-file {self.ca} --tls-cert {folder / f'{role}.pem'} "
             f"--tls-key {folder / f'{role}-key.pem'}"
         )
 
@@ -362,6 +364,8 @@ class ClusterRun:
         """Refuse the run when a worker's mlkit or copy of the assignment differs from ours."""
         found = self.client.run(worker_kit, self.spec.name, on_error="return")
         for worker, kit in sorted(found.items()):
+            if isinstance(kit, OSError):  # it left the cluster while asked: it grades nothing
+                continue
             if isinstance(kit, BaseException):
                 raise ClusterError(
                     f"the worker {worker} cannot run mlkit's grader ({type(kit).__name__}: "
@@ -489,7 +493,18 @@ class ClusterRun:
 
     def close(self) -> None:
         """Close the connection (the cluster keeps running)."""
+        # Once the scheduler is gone, the client logs a traceback when its attempts to
+        # reconnect are stopped; the run has already said what happened.
+        quiet = self.client.status != "running"
+        loggers = [logging.getLogger(name) for name in ("distributed.client", "distributed.utils")]
+        levels = [logger.level for logger in loggers]
         try:
+            if quiet:
+                for logger in loggers:
+                    logger.setLevel(logging.CRITICAL)
             self.client.close(timeout=5)
         except Exception:  # noqa: S110 (a scheduler that went away cannot be told goodbye)
             pass
+        finally:
+            for logger, level in zip(loggers, levels, strict=True):
+                logger.setLevel(level)
