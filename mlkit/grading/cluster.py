@@ -36,6 +36,7 @@ import functools
 import hashlib
 import ipaddress
 import logging
+import os
 import shutil
 import sys
 import time
@@ -45,6 +46,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+import psutil
 from tqdm import tqdm
 
 import mlkit
@@ -68,6 +70,7 @@ RETRIES = 1  # more tries of a task that raised (a worker's disk full, a bug): n
 PROGRESS_EVERY = 1.0  # seconds between refreshes of the running and worker counts
 DOCKER = "docker"  # the Dask resource of workers that can run containers
 SOURCE_SUFFIXES = (".py", ".json", ".cfg")  # what makes mlkit's source, for its hash
+CLUSTER_RUN = "cluster-"  # a worker's scratch folders: cluster-<pid>-<id>[-inputs]
 
 
 @dataclass(frozen=True)
@@ -243,9 +246,10 @@ def grade_on_worker(job: ClusterJob) -> dict[str, Any]:
     mine = kit_version(job.assignment_name)
     if job.expected.refuses(mine):
         return {"refused": mismatch(worker, job.assignment_name, job.expected, mine)}
-    run = f"run-{uuid.uuid4().hex[:12]}"
+    remove_stale_folders(job.task.sandbox)
+    run = f"{CLUSTER_RUN}{os.getpid()}-{uuid.uuid4().hex[:12]}"
     inputs = scratch_dir("grading", f"{run}-inputs")
-    jobs = scratch_dir("grading", run)  # the job folders, named as the local pool's
+    jobs = scratch_dir("grading", run)  # the job folders, as the local pool's run-* folders
     try:
         assignment = inputs / f"{job.assignment_name}.ipynb"
         assignment.write_bytes(job.assignment)
@@ -268,6 +272,17 @@ def grade_on_worker(job: ClusterJob) -> dict[str, Any]:
         remove_leftovers(jobs, job.task.sandbox)
         shutil.rmtree(inputs, ignore_errors=True)
     return {"result": result.to_dict(), "executed": executed, "worker": worker}
+
+
+def remove_stale_folders(sandbox: str) -> None:
+    """Remove what workers killed mid-task on this machine left in the scratch folder (their
+    folders name their process, which is gone), and, for docker, their containers."""
+    from mlkit.grading.grader import remove_leftovers
+
+    for folder in scratch_dir("grading").glob(f"{CLUSTER_RUN}*"):
+        pid = folder.name.removeprefix(CLUSTER_RUN).split("-", 1)[0]
+        if pid.isdigit() and not psutil.pid_exists(int(pid)):
+            remove_leftovers(folder, sandbox if not folder.name.endswith("-inputs") else "process")
 
 
 def cluster_job(task: Task, spec: Assignment, expected: KitVersion, raw: bytes) -> ClusterJob:

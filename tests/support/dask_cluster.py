@@ -46,6 +46,7 @@ class DaskCluster:
 
     folder: Path
     certs: Path | None
+    worker_env: dict[str, str] = field(default_factory=dict)  # every worker's, over os.environ
     port: int = 0
     scheduler: LoggedProcess | None = None
     workers: dict[str, LoggedProcess] = field(default_factory=dict)
@@ -105,7 +106,8 @@ class DaskCluster:
             if resources:
                 command += ["--resources", resources]
             log = self.folder / f"worker-{name}-{time.monotonic_ns()}.log"
-            self.workers[name] = LoggedProcess(command, log, env={**os.environ, **(env or {})})
+            environment = {**os.environ, **self.worker_env, **(env or {})}
+            self.workers[name] = LoggedProcess(command, log, env=environment)
         deadline = time.monotonic() + START_TIMEOUT
         while set(names) - set(self.worker_addresses()):
             dead = [name for name in names if not self.workers[name].is_running()]
@@ -119,12 +121,13 @@ class DaskCluster:
         workers = self.client().scheduler_info(n_workers=-1)["workers"]
         return {str(info["name"]): address for address, info in workers.items()}
 
-    def kill_worker(self, name: str) -> None:
-        """SIGKILL the worker's process, as when its machine dies, and wait until it is gone."""
+    def kill_worker(self, name: str) -> int:
+        """SIGKILL the worker's process, as when its machine dies; return its pid."""
         process = self.workers.pop(name)
         os.kill(process.pid, signal.SIGKILL)
         process.process.wait(timeout=10)
         process.stop(grace=1.0)  # anything it started
+        return process.pid
 
     def stop_worker(self, name: str) -> None:
         """Stop a worker and everything it started, and wait until the scheduler drops it."""
