@@ -32,10 +32,20 @@ from test_grade_hostile import BY_NAME as HOSTILE
 from test_lab_scores import CASES as LAB_CASES
 from typer.testing import CliRunner
 
+import mlkit
 from mlkit.cli import app
 from mlkit.grading import grade
-from mlkit.grading.cluster import ClusterTLS, check_address
+from mlkit.grading.assignment import read_assignment
+from mlkit.grading.cluster import (
+    ClusterTLS,
+    KitVersion,
+    check_address,
+    cluster_job,
+    grade_on_worker,
+    source_hash,
+)
 from mlkit.grading.exceptions import ClusterError
+from mlkit.grading.job import Task
 
 pytestmark = [pytest.mark.notebooks, pytest.mark.slow]
 
@@ -278,6 +288,20 @@ def test_a_worker_with_other_tests_is_refused(two_workers, tmp_path):
     assert message.count("00_welcome tests ") == 2  # its hash and ours, which differ
     assert "install the same mlkit (and the same solutions/) on every worker" in message
     assert not out.exists()
+
+
+def test_a_task_sent_to_a_worker_of_another_kit_is_refused_there(two_workers, tmp_path):
+    """A worker that joins after the run's checks refuses the task itself (grade_on_worker)."""
+    cluster = two_workers
+    spec = read_assignment(SOLUTION)
+    ours = KitVersion(mlkit.__version__, source_hash(), "0" * 64)  # tests the workers lack
+    task = Task("a", None, "nothing submitted", str(SOLUTION), "", "", "process", {}, "key")
+    job = cluster_job(task, spec, ours, SOLUTION.read_bytes())
+    answer = cluster.client().submit(grade_on_worker, job, pure=False).result(timeout=60)
+    assert set(answer) == {"refused"}
+    theirs = f"00_welcome tests {spec.tests_hash[:12]}, but this grader runs mlkit "
+    assert theirs in answer["refused"]
+    assert "00_welcome tests 000000000000: install the same mlkit" in answer["refused"]
 
 
 def test_a_docker_lab_needs_a_docker_worker(two_workers, tmp_path):
