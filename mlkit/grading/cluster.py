@@ -17,7 +17,8 @@ Before anything is written the run is refused, with what to do, when:
 - the scheduler is not on loopback and the connection is not TLS with certificates
   (`mlkit cluster certs DIR` makes them; check_address);
 - the cluster has no worker, or none with the `docker` resource while the assignment
-  needs Docker (notebook metadata mlkit.needs) or the sandbox is docker;
+  needs Docker (notebook metadata mlkit.needs) or the sandbox is docker (and a run whose
+  workers all left stops after NO_WORKER_GRACE instead of waiting for ever);
 - a worker runs another mlkit (version and a hash of its source) or holds another copy
   of the assignment's tests (KitVersion).
 
@@ -68,6 +69,7 @@ CONNECT_TIMEOUT = 15.0  # seconds to reach the scheduler
 WORKERS_TIMEOUT = 10.0  # seconds to wait for a first worker
 RETRIES = 1  # more tries of a task that raised (a worker's disk full, a bug): not a death
 PROGRESS_EVERY = 1.0  # seconds between refreshes of the running and worker counts
+NO_WORKER_GRACE = 60.0  # seconds a run waits, mid-way, for a worker that can take its tasks
 DOCKER = "docker"  # the Dask resource of workers that can run containers
 SOURCE_SUFFIXES = (".py", ".json", ".cfg")  # what makes mlkit's source, for its hash
 CLUSTER_RUN = "cluster-"  # a worker's scratch folders: cluster-<pid>-<id>[-inputs]
@@ -362,9 +364,7 @@ class ClusterRun:
                 f"machine with `{self.worker_command(self.needs_docker)}`"
             ) from None
         workers = self.client.scheduler_info(n_workers=-1)["workers"]
-        if self.needs_docker and not any(
-            w.get("resources", {}).get(DOCKER, 0) >= 1 for w in workers.values()
-        ):
+        if not any(self._can_take(info) for info in workers.values()):
             why = "its hidden tests build and run images" if DOCKER in self.spec.needs else (
                 "--sandbox docker runs each submission in a container"
             )  # fmt: skip
@@ -430,15 +430,19 @@ class ClusterRun:
         counts = {"failed": 0}
         pending = as_completed(futures, loop=self.client.loop)
         try:
-            shown = 0.0
+            shown, alone_since = 0.0, None  # since when no worker could take the tasks
             while not pending.is_empty():
                 batch = pending.next_batch(block=False)
                 for future in batch:
                     self._collect(futures[future], future, results, out, counts)
                     bar.update(1)
-                if time.monotonic() - shown >= PROGRESS_EVERY or batch:
-                    bar.set_postfix_str(self._progress(futures, bar.n, counts), refresh=True)
-                    shown = time.monotonic()
+                now = time.monotonic()
+                if (now - shown >= PROGRESS_EVERY or batch) and self.client.status == "running":
+                    line, able = self._progress(futures, bar.n, counts)
+                    bar.set_postfix_str(line, refresh=True)
+                    shown, alone_since = now, None if able else (alone_since or now)
+                if alone_since is not None and now - alone_since > NO_WORKER_GRACE:
+                    raise ClusterError(self._no_worker(pending.count()))
                 if not batch:
                     time.sleep(0.1)
         except BaseException:  # an interrupt, a refusal, a lost scheduler: keep what finished
@@ -452,19 +456,36 @@ class ClusterRun:
         finally:
             bar.close()
 
-    def _progress(self, futures: dict[Any, Task], done: int, counts: dict[str, int]) -> str:
-        """done / running / failed counts and the workers in use, for the progress bar."""
+    def _progress(
+        self, futures: dict[Any, Task], done: int, counts: dict[str, int]
+    ) -> tuple[str, int]:
+        """done / running / failed counts and the workers in use, for the progress bar; and
+        how many workers could take the run's tasks."""
         mine = {f.key for f in futures}
         running, workers = 0, 0
-        if self.client.status == "running":
-            for keys in self.client.processing().values():
-                ours = sum(1 for key in keys if key in mine)
-                running += ours
-                workers += ours > 0
-        total = len(self.client.scheduler_info(n_workers=-1)["workers"])
-        return (
+        for keys in self.client.processing().values():
+            ours = sum(1 for key in keys if key in mine)
+            running += ours
+            workers += ours > 0
+        found = self.client.scheduler_info(n_workers=-1)["workers"].values()
+        able = sum(1 for info in found if self._can_take(info))
+        line = (
             f"done {done}, running {running}, failed {counts['failed']}, "
-            f"workers in use {workers}/{total}"
+            f"workers in use {workers}/{len(found)}"
+        )
+        return line, able
+
+    def _can_take(self, worker: dict[str, Any]) -> bool:
+        """True when worker (as in scheduler_info) can take this run's tasks."""
+        return not self.needs_docker or worker.get("resources", {}).get(DOCKER, 0) >= 1
+
+    def _no_worker(self, left: int) -> str:
+        kind = f"with the `{DOCKER}` resource " if self.needs_docker else ""
+        return (
+            f"no worker {kind}has been in the cluster at {self.address} for "
+            f"{NO_WORKER_GRACE:g} s, so the {left} submissions left cannot be graded: finished "
+            f"ones are saved; start a worker (`{self.worker_command(self.needs_docker)}`) and "
+            "run the same command again"
         )
 
     def _collect(

@@ -33,6 +33,7 @@ from test_lab_scores import CASES as LAB_CASES
 from typer.testing import CliRunner
 
 import mlkit
+import mlkit.grading.cluster as cluster_module
 from mlkit.cli import app
 from mlkit.grading import grade
 from mlkit.grading.assignment import read_assignment
@@ -268,6 +269,28 @@ def test_ctrl_c_cancels_the_runs_tasks_and_the_same_command_resumes(two_workers,
     again = grade(subs, "00", out, cluster=cluster.address, tls=cluster.tls, progress=False)
     assert again.reused == finished
     assert [r["total"] for r in rows(out)] == ["8"] * 5
+
+
+def test_a_run_whose_workers_all_left_stops_and_says_how_to_go_on(
+    two_workers, tmp_path, monkeypatch
+):
+    cluster = two_workers
+    monkeypatch.setattr(cluster_module, "NO_WORKER_GRACE", 2.0)
+    subs, out = solutions(tmp_path / "subs", "a", "b"), tmp_path / "out"
+    thread, outcome = in_background(
+        submissions=subs, assignment="00", out=out, cluster=cluster.address, tls=cluster.tls
+    )
+    deadline = time.monotonic() + 60
+    while not any(cluster.client().processing().values()) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    for name in ("w1", "w2"):
+        cluster.kill_worker(name)
+    thread.join(timeout=60)
+    assert isinstance(outcome.get("error"), ClusterError), outcome
+    message = str(outcome["error"])
+    assert f"no worker has been in the cluster at {cluster.address} for 2 s" in message
+    assert f"start a worker (`dask worker {cluster.address} --tls-ca-file" in message
+    assert not (out / "records").exists() or len(list((out / "records").iterdir())) < 2
 
 
 def test_a_worker_with_other_tests_is_refused(two_workers, tmp_path):
