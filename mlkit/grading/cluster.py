@@ -27,7 +27,7 @@ worker dies on ends, after the scheduler's `distributed.scheduler.allowed-failur
 tries, as `worker-lost` with 0 points (graded again by the next run). A task that raises
 is tried RETRIES more times, then is a `grader-error`. When the scheduler goes away the
 run stops with ClusterError; finished submissions are saved and the same command resumes.
-Ctrl-C cancels the run's tasks that have not started.
+Ctrl-C cancels the run's tasks and kills the sandboxes of those being graded (stop_run).
 """
 
 from __future__ import annotations
@@ -40,6 +40,7 @@ import logging
 import os
 import shutil
 import sys
+import threading
 import time
 import uuid
 from concurrent.futures import CancelledError
@@ -69,10 +70,12 @@ CONNECT_TIMEOUT = 15.0  # seconds to reach the scheduler
 WORKERS_TIMEOUT = 10.0  # seconds to wait for a first worker
 RETRIES = 1  # more tries of a task that raised (a worker's disk full, a bug): not a death
 PROGRESS_EVERY = 1.0  # seconds between refreshes of the running and worker counts
+STOP_POLL = 0.5  # seconds between a task's checks that its run was stopped
 NO_WORKER_GRACE = 60.0  # seconds a run waits, mid-way, for a worker that can take its tasks
 DOCKER = "docker"  # the Dask resource of workers that can run containers
+_stopped: set[str] = set()  # runs stop_run was called for, in this worker process
 SOURCE_SUFFIXES = (".py", ".json", ".cfg")  # what makes mlkit's source, for its hash
-CLUSTER_RUN = "cluster-"  # a worker's scratch folders: cluster-<pid>-<id>[-inputs]
+CLUSTER_RUN = "cluster-"  # a worker's scratch folders: cluster-<pid>-<run>-<id>[-inputs]
 
 
 @dataclass(frozen=True)
@@ -237,6 +240,7 @@ class ClusterJob:
     assignment: bytes
     submission: bytes | None
     expected: KitVersion
+    run: str = "run"  # the grading run's id: stop_run(run) stops its sandboxes
 
 
 def grade_on_worker(job: ClusterJob) -> dict[str, Any]:
@@ -248,10 +252,15 @@ def grade_on_worker(job: ClusterJob) -> dict[str, Any]:
     mine = kit_version(job.assignment_name)
     if job.expected.refuses(mine):
         return {"refused": mismatch(worker, job.assignment_name, job.expected, mine)}
+    if job.run in _stopped:
+        return {"stopped": job.run}
     remove_stale_folders(job.task.sandbox)
-    run = f"{CLUSTER_RUN}{os.getpid()}-{uuid.uuid4().hex[:12]}"
-    inputs = scratch_dir("grading", f"{run}-inputs")
-    jobs = scratch_dir("grading", run)  # the job folders, as the local pool's run-* folders
+    folder = f"{run_prefix(job.run)}{uuid.uuid4().hex[:12]}"
+    inputs = scratch_dir("grading", f"{folder}-inputs")
+    jobs = scratch_dir("grading", folder)  # the job folders, as the local pool's run-* ones
+    done = threading.Event()
+    watch = (job.run, folder, job.task.sandbox, done)
+    threading.Thread(target=_stop_when_asked, args=watch, daemon=True).start()
     try:
         assignment = inputs / f"{job.assignment_name}.ipynb"
         assignment.write_bytes(job.assignment)
@@ -271,9 +280,50 @@ def grade_on_worker(job: ClusterJob) -> dict[str, Any]:
     finally:
         from mlkit.grading.grader import remove_leftovers
 
+        done.set()
         remove_leftovers(jobs, job.task.sandbox)
         shutil.rmtree(inputs, ignore_errors=True)
     return {"result": result.to_dict(), "executed": executed, "worker": worker}
+
+
+def run_prefix(run: str) -> str:
+    """The start of the names of this worker process's scratch folders for run."""
+    return f"{CLUSTER_RUN}{os.getpid()}-{run}-"
+
+
+def stop_run(run: str, sandbox: str) -> int:
+    """Kill the sandboxes of run's submissions being graded by this worker, so that their
+    tasks end now, and those of its tasks that start later; return how many processes.
+
+    Runs on each worker (`client.run`) when the instructor interrupts the run.
+    """
+    _stopped.add(run)
+    return _kill_sandboxes(run_prefix(run), sandbox)
+
+
+def _stop_when_asked(run: str, folder: str, sandbox: str, done: threading.Event) -> None:
+    """Until done, kill the sandboxes of folder (a task's) once stop_run(run) was called:
+    a task that had just started when it was called then ends as quickly."""
+    while not done.wait(STOP_POLL):
+        if run in _stopped:
+            _kill_sandboxes(folder, sandbox)
+
+
+def _kill_sandboxes(prefix: str, sandbox: str) -> int:
+    """Kill this worker's child processes whose command line names a folder starting with
+    prefix (a sandbox names its job folder), and for docker their containers."""
+    killed = 0
+    for child in psutil.Process().children(recursive=True):
+        with contextlib.suppress(psutil.Error):
+            if any(prefix in arg for arg in child.cmdline()):
+                child.kill()
+                killed += 1
+    if sandbox == "docker":
+        from mlkit.grading.sandbox.docker import remove_containers
+
+        for folder in scratch_dir("grading").glob(f"{prefix}*"):
+            remove_containers(folder.name)
+    return killed
 
 
 def remove_stale_folders(sandbox: str) -> None:
@@ -287,7 +337,9 @@ def remove_stale_folders(sandbox: str) -> None:
             remove_leftovers(folder, sandbox if not folder.name.endswith("-inputs") else "process")
 
 
-def cluster_job(task: Task, spec: Assignment, expected: KitVersion, raw: bytes) -> ClusterJob:
+def cluster_job(
+    task: Task, spec: Assignment, expected: KitVersion, raw: bytes, run: str = "run"
+) -> ClusterJob:
     """task's ClusterJob: the submitted file's bytes read here, safely (a file that cannot be
     read, or is too large to send, becomes `unreadable` as it would locally)."""
     submission = None
@@ -308,7 +360,7 @@ def cluster_job(task: Task, spec: Assignment, expected: KitVersion, raw: bytes) 
                 )
                 task = replace(task, path=None, problem=problem, problem_status="unreadable")
                 submission = None
-    return ClusterJob(task, spec.name, raw, submission, expected)
+    return ClusterJob(task, spec.name, raw, submission, expected, run)
 
 
 class ClusterRun:
@@ -324,6 +376,7 @@ class ClusterRun:
         self.address = address
         self.spec = spec
         self.tls = tls
+        self.sandbox = sandbox
         self.needs_docker = DOCKER in spec.needs or sandbox == "docker"
         self.expected = KitVersion(mlkit.__version__, source_hash(), spec.tests_hash)
         try:
@@ -415,7 +468,7 @@ class ClusterRun:
         futures = {
             self.client.submit(
                 grade_on_worker,
-                cluster_job(task, self.spec, self.expected, raw),
+                cluster_job(task, self.spec, self.expected, raw, run),
                 key=f"mlkit-grade-{run}-{file_stem(task.learner)}",
                 resources=resources,
                 retries=RETRIES,
@@ -448,6 +501,7 @@ class ClusterRun:
         except BaseException:  # an interrupt, a refusal, a lost scheduler: keep what finished
             if self.client.status == "running":
                 self.client.cancel([f for f in futures if not f.done()])
+                self.client.run(stop_run, run, self.sandbox, on_error="ignore")
             for future, task in futures.items():
                 if task.learner not in results and future.status == "finished":
                     with contextlib.suppress(ClusterError):
@@ -521,6 +575,8 @@ class ClusterRun:
             return
         if "refused" in data:
             raise ClusterError(str(data["refused"]))
+        if "stopped" in data:  # the run was interrupted before this task started
+            raise ClusterError(f"the run {data['stopped']} was stopped")
         result = SubmissionResult.from_dict(data["result"])
         result.submission = task.path or ""
         result.worker = str(data["worker"])

@@ -11,6 +11,7 @@ away and a rerun that resumes.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import json
 import os
@@ -24,6 +25,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import nbformat
+import psutil
 import pytest
 from support.dask_cluster import DaskCluster
 from support.lab_scores import notebook, write_half_right
@@ -138,6 +140,17 @@ def kill_a_busy_worker(cluster: DaskCluster, timeout: float = 60) -> tuple[str, 
     raise AssertionError("no worker started grading")
 
 
+def sandboxes(cluster: DaskCluster) -> list[str]:
+    """The command lines of the kernels the workers run now."""
+    found = []
+    for worker in cluster.workers.values():
+        for process in worker.family():
+            with contextlib.suppress(psutil.Error):  # it ended meanwhile
+                if "ipykernel_launcher" in process.cmdline():
+                    found.append(" ".join(process.cmdline()))
+    return found
+
+
 def in_background(**kwargs) -> tuple[threading.Thread, dict]:
     """grade(**kwargs) in a thread; the dict gets its report or its exception."""
     outcome: dict = {}
@@ -240,9 +253,13 @@ def test_a_submission_every_worker_dies_on_ends_as_worker_lost(two_workers, tmp_
     assert {r["status"] for r in rows(out)} == {"ok"}
 
 
-def test_ctrl_c_cancels_the_runs_tasks_and_the_same_command_resumes(two_workers, tmp_path):
+def test_ctrl_c_stops_the_runs_tasks_and_the_same_command_resumes(two_workers, tmp_path):
     cluster = two_workers
-    subs, out = solutions(tmp_path / "subs", "a", "b", "c", "d", "e"), tmp_path / "out"
+    subs, out = solutions(tmp_path / "subs", "a", "b"), tmp_path / "out"
+    slow = nbformat.read(SOLUTION, as_version=4)
+    slow.cells.append(nbformat.v4.new_code_cell("import time\ntime.sleep(100)"))
+    for learner in ("c", "d", "e"):  # graded after a and b, and still running at Ctrl-C
+        nbformat.write(slow, subs / f"{learner}.ipynb")
     command = [
         sys.executable, "-m", "mlkit.cli", "grade", str(subs), "-a", "00", "-o", str(out),
         "--cluster", cluster.address, "--certs", str(cluster.certs), "--no-progress",
@@ -250,7 +267,9 @@ def test_ctrl_c_cancels_the_runs_tasks_and_the_same_command_resumes(two_workers,
     process = subprocess.Popen(command, start_new_session=True, stderr=subprocess.PIPE, text=True)
     try:
         deadline = time.monotonic() + 120
-        while not list((out / "records").glob("*.json")) and time.monotonic() < deadline:
+        while time.monotonic() < deadline and not (
+            len(list((out / "records").glob("*.json"))) == 2 and len(sandboxes(cluster)) == 2
+        ):
             time.sleep(0.1)
         os.killpg(process.pid, signal.SIGINT)
         _, stderr = process.communicate(timeout=60)
@@ -259,15 +278,20 @@ def test_ctrl_c_cancels_the_runs_tasks_and_the_same_command_resumes(two_workers,
             os.killpg(process.pid, signal.SIGKILL)
     assert process.returncode == 130, stderr
     assert stderr.strip() == INTERRUPTED
-    deadline = time.monotonic() + 30  # the run's tasks leave the cluster
+    deadline = time.monotonic() + 5  # the two sleeping notebooks are stopped, not left to run
+    while sandboxes(cluster) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert sandboxes(cluster) == []
+    deadline = time.monotonic() + 10  # and the run's tasks leave the cluster
     while any(cluster.client().processing().values()) and time.monotonic() < deadline:
-        time.sleep(0.2)
+        time.sleep(0.1)
     assert not any(cluster.client().processing().values())
-    finished = sorted(p.stem for p in (out / "records").glob("*.json"))
-    assert 1 <= len(finished) < 5
+    assert sorted(p.stem for p in (out / "records").glob("*.json")) == ["a", "b"]
 
+    for learner in ("c", "d", "e"):  # they hand in a notebook that ends, and it is graded
+        shutil.copy(SOLUTION, subs / f"{learner}.ipynb")
     again = grade(subs, "00", out, cluster=cluster.address, tls=cluster.tls, progress=False)
-    assert again.reused == finished
+    assert (again.reused, again.graded) == (["a", "b"], ["c", "d", "e"])
     assert [r["total"] for r in rows(out)] == ["8"] * 5
 
 
