@@ -39,14 +39,8 @@ import mlkit.grading.cluster as cluster_module
 from mlkit.cli import app
 from mlkit.grading import grade
 from mlkit.grading.assignment import read_assignment
-from mlkit.grading.cluster import (
-    ClusterTLS,
-    KitVersion,
-    check_address,
-    cluster_job,
-    grade_on_worker,
-    source_hash,
-)
+from mlkit.grading.cluster import ClusterTLS, check_address, cluster_job
+from mlkit.grading.cluster_worker import KitVersion, grade_on_worker, source_hash
 from mlkit.grading.exceptions import ClusterError
 from mlkit.grading.job import Task
 
