@@ -171,7 +171,8 @@ def grade(
     finally:
         if connection is not None:
             connection.close()
-        remove_leftovers(jobs, sandbox)
+        # On a cluster the sandboxes ran on the workers, which clean up after themselves.
+        remove_leftovers(jobs, sandbox if connection is None else "process")
         ignored = {s.learner: list(s.ignored) for s in found}
         for learner, result in results.items():
             result.ignored = ignored.get(learner, [])
