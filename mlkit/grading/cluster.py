@@ -21,7 +21,8 @@ Before anything is written the run is refused, with what to do, when:
   needs Docker (notebook metadata mlkit.needs) or the sandbox is docker (and a run whose
   workers all left stops after NO_WORKER_GRACE instead of waiting for ever);
 - a worker runs another mlkit (version and a hash of its source) or holds another copy
-  of the assignment's tests (KitVersion).
+  of the assignment's tests (KitVersion), or has the `docker` resource but no Docker
+  engine that answers (for the docker sandbox: no grading image).
 
 Faults: a worker that dies mid-task has its submissions graded elsewhere; one that every
 worker dies on ends, after the scheduler's `distributed.scheduler.allowed-failures` + 1
@@ -51,6 +52,7 @@ from mlkit.grading.assignment import Assignment
 from mlkit.grading.cluster_worker import (
     ClusterJob,
     KitVersion,
+    docker_check,
     grade_on_worker,
     mismatch,
     source_hash,
@@ -249,7 +251,23 @@ class ClusterRun:
                 f"of the cluster at {self.address} has the `{DOCKER}` resource; start one on "
                 f"a machine with Docker: `{self.worker_command(docker=True)}`"
             )
+        if self.needs_docker:
+            self._check_docker([a for a, info in workers.items() if self._can_take(info)])
         self.check_kits()
+
+    def _check_docker(self, workers: list[str]) -> None:
+        """Refuse the run when a worker with the `docker` resource cannot run containers:
+        the hidden tests would fail on it and cost the learners points."""
+        found = self.client.run(docker_check, self.sandbox, workers=workers, on_error="return")
+        for worker, problem in sorted(found.items()):
+            if isinstance(problem, OSError):  # it left the cluster while asked
+                continue
+            if problem is not None:
+                raise ClusterError(
+                    f"the worker {worker} has the `{DOCKER}` resource but cannot run "
+                    f"containers ({problem}); start a Docker engine on its machine, or restart "
+                    f"it without --resources {DOCKER}=N"
+                )
 
     def check_kits(self) -> None:
         """Refuse the run when a worker's mlkit or copy of the assignment differs from ours."""

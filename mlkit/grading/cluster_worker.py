@@ -28,9 +28,11 @@ from typing import Any
 import psutil
 
 import mlkit
+from mlkit._runtime.docker import docker_problem
 from mlkit.grading.assignment import find_assignment, read_assignment
 from mlkit.grading.exceptions import GradingError, UnknownAssignmentError
 from mlkit.grading.job import Task, grade_submission
+from mlkit.grading.sandbox import check_sandbox
 from mlkit.settings import scratch_dir, solutions_dir
 
 STOP_POLL = 0.5  # seconds between a task's checks that its run was stopped
@@ -93,6 +95,16 @@ def worker_kit(assignment: str) -> dict[str, str | None]:
     """kit_version as plain data (what `client.run` brings back from each worker)."""
     kit = kit_version(assignment)
     return {"mlkit": kit.mlkit, "source": kit.source, "tests": kit.tests}
+
+
+def docker_check(sandbox: str) -> str | None:
+    """Why this worker cannot run what needs Docker (an engine that answers, and for the
+    docker sandbox its image), or None (what `client.run` asks of `docker` workers)."""
+    try:
+        check_sandbox(sandbox)
+    except (GradingError, ValueError) as err:
+        return str(err)
+    return None if sandbox == "docker" else docker_problem()
 
 
 def mismatch(worker: str, assignment: str, mine: KitVersion, theirs: KitVersion) -> str:

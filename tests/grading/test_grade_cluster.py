@@ -345,22 +345,49 @@ def test_a_task_sent_to_a_worker_of_another_kit_is_refused_there(two_workers, tm
     assert "00_welcome tests 000000000000: install the same mlkit" in answer["refused"]
 
 
-def test_a_docker_lab_needs_a_docker_worker(two_workers, tmp_path):
+def nothing_submitted(folder: Path) -> Path:
+    """A submissions folder whose one learner handed in no notebook (nothing runs: fast)."""
+    (folder / "alice").mkdir(parents=True)
+    (folder / "alice" / "notes.txt").write_text("nothing submitted")
+    return folder
+
+
+def test_a_docker_lab_without_a_docker_worker_fails_at_once(two_workers, tmp_path):
     cluster = two_workers
-    subs = tmp_path / "subs"
-    (subs / "alice").mkdir(parents=True)
-    (subs / "alice" / "notes.txt").write_text("nothing submitted")  # nothing to run: fast
-    out = tmp_path / "out"
+    subs, out = nothing_submitted(tmp_path / "subs"), tmp_path / "out"
     start = time.monotonic()
     with pytest.raises(ClusterError) as refused:
         grade(subs, "03", out, cluster=cluster.address, tls=cluster.tls, progress=False)
     assert time.monotonic() - start < 20
-    assert "no worker of the cluster at" in str(refused.value)
-    assert f"`dask worker {cluster.address} --tls-ca-file " in str(refused.value)
-    assert "--resources docker=1`" in str(refused.value)
+    message = str(refused.value)
+    assert "03_containers needs a Docker engine on the worker" in message
+    assert "no worker of the cluster at" in message
+    assert f"`dask worker {cluster.address} --tls-ca-file " in message
+    assert "--resources docker=1`" in message
     assert not out.exists()
 
+
+def test_a_docker_worker_without_an_engine_is_refused(two_workers, tmp_path):
+    cluster = two_workers
+    no_docker = tmp_path / "bin"  # a PATH where no `docker` command is found
+    no_docker.mkdir()
+    cluster.start_workers("fake-docker", resources="docker=1", env={"PATH": str(no_docker)})
+    subs, out = nothing_submitted(tmp_path / "subs"), tmp_path / "out"
+    with pytest.raises(ClusterError) as refused:
+        grade(subs, "03", out, cluster=cluster.address, tls=cluster.tls, progress=False)
+    worker = cluster.worker_addresses()["fake-docker"]
+    assert f"the worker {worker} has the `docker` resource but cannot run containers" in str(
+        refused.value
+    )
+    assert "the `docker` command is not installed" in str(refused.value)
+    assert not out.exists()
+
+
+@pytest.mark.docker
+def test_a_docker_lab_goes_to_the_docker_worker(two_workers, tmp_path, docker_engine):
+    cluster = two_workers
     cluster.start_workers("docker-1", resources="docker=1")
+    subs, out = nothing_submitted(tmp_path / "subs"), tmp_path / "out"
     report = grade(subs, "03", out, cluster=cluster.address, tls=cluster.tls, progress=False)
     assert report.learners["alice"]["status"] == "missing"
     assert report.learners["alice"]["worker"] == cluster.worker_addresses()["docker-1"]
