@@ -1,9 +1,9 @@
-"""The `mlkit` command line: `doctor`, `assign`, `grade`, `manifests` and `serve`."""
+"""The `mlkit` command line: `doctor`, `assign`, `grade`, `cluster`, `manifests` and `serve`."""
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 import typer
 from typer.core import TyperCommand
@@ -170,6 +170,12 @@ def grade(
     force: bool = typer.Option(False, "--force", help="Regrade submissions graded before."),
     solutions: str = typer.Option("", help="Folder of solution notebooks (default solutions/)."),
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Show a progress bar."),
+    cluster: str = typer.Option(
+        "", help="Grade on the Dask cluster at this scheduler address (tls://host:8786)."
+    ),
+    certs: str = typer.Option(
+        "", help="Folder of the cluster's TLS files (ca.pem, client.pem, client-key.pem)."
+    ),
 ) -> None:
     """Grade SUBMISSIONS of one assignment: gradebook.csv, results.json, feedback/<learner>.html."""
     from mlkit.grading.exceptions import GradingError
@@ -177,6 +183,11 @@ def grade(
     from mlkit.grading.limits import GradingLimits
 
     try:
+        tls = None
+        if certs:
+            from mlkit.grading.cluster import ClusterTLS
+
+            tls = ClusterTLS.from_folder(certs)
         limits = GradingLimits(timeout=timeout, cell_timeout=cell_timeout, memory_mb=memory_mb)
         report = grade_submissions(
             submissions,
@@ -188,6 +199,8 @@ def grade(
             force=force,
             solutions=solutions or None,
             progress=progress,
+            cluster=cluster or None,
+            tls=tls,
         )
     except (GradingError, ValueError, OSError) as err:
         typer.echo(f"mlkit grade: {err}", err=True)
@@ -200,6 +213,48 @@ def grade(
         )
         raise typer.Exit(130) from None
     typer.echo(report.summary())
+
+
+cluster_app = typer.Typer(
+    help="A Dask cluster for `mlkit grade --cluster`: its TLS certificates.",
+    no_args_is_help=True,
+    rich_markup_mode=None,
+)
+app.add_typer(cluster_app, name="cluster")
+
+
+@cluster_app.command("certs", cls=PlainHelpCommand)
+def cluster_certs(
+    folder: str = typer.Argument(..., help="Folder to write the certificates and keys into."),
+    host: Annotated[
+        list[str] | None,
+        typer.Option(metavar="HOST", help="The scheduler's IP or DNS name (repeatable)."),
+    ] = None,
+    days: int = typer.Option(365, min=1, help="Days the certificates are valid."),
+) -> None:
+    """Make a CA and certificates for a grading cluster's scheduler, workers and client."""
+    from mlkit.crypto import make_tls_certs
+
+    host = host or ["127.0.0.1"]
+    try:
+        files = make_tls_certs(folder, hosts=tuple(host), days=days)
+    except (ValueError, OSError) as err:
+        typer.echo(f"mlkit cluster certs: {err}", err=True)
+        raise typer.Exit(2) from None
+    typer.echo(f"wrote {files.ca}")
+    for pair in files.pairs.values():
+        typer.echo(f"wrote {pair.cert} and {pair.key}")
+    options = {
+        role: f"--tls-ca-file {files.ca} --tls-cert {pair.cert} --tls-key {pair.key}"
+        for role, pair in files.pairs.items()
+    }
+    typer.echo(
+        "copy ca.pem with scheduler.pem/scheduler-key.pem to the scheduler's machine and "
+        "ca.pem with worker.pem/worker-key.pem to each worker's, then:\n"
+        f"  dask scheduler --protocol tls --host {host[0]} {options['scheduler']}\n"
+        f"  dask worker tls://{host[0]}:8786 {options['worker']}\n"
+        f"  mlkit grade SUBMISSIONS -a NN -o OUT --cluster tls://{host[0]}:8786 --certs {folder}"
+    )
 
 
 @app.command(cls=PlainHelpCommand)

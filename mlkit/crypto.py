@@ -1,6 +1,8 @@
 """Certificates, file encryption and artifact signatures with `cryptography` (module 08).
 
 `make_self_signed_cert` makes a key and certificate for HTTPS on 127.0.0.1;
+`make_tls_certs` makes a certificate authority and a certificate for each role of a
+mutual-TLS deployment (a Dask grading cluster's scheduler, workers and client);
 `encrypt_file`/`decrypt_file` protect a model at rest (Fernet: AES-128-CBC with an
 HMAC-SHA256 tag, so a wrong key or a changed byte is refused); `sign_file`/`verify_file`
 refuse a model whose bytes changed since it was signed, with a shared secret
@@ -96,16 +98,129 @@ def make_self_signed_cert(
     )
     pair = CertPair(cert=folder / "cert.pem", key=folder / "key.pem")
     pair.cert.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    _write_private_key(pair.key, key)
+    return pair
+
+
+@dataclass(frozen=True)
+class TLSFiles:
+    """A certificate authority's certificate and, per role, a certificate it signed."""
+
+    ca: Path
+    pairs: dict[str, CertPair]
+
+
+def make_tls_certs(
+    folder: str | os.PathLike,
+    roles: tuple[str, ...] = ("scheduler", "worker", "client"),
+    hosts: tuple[str, ...] = ("127.0.0.1",),
+    days: int = 365,
+) -> TLSFiles:
+    """A new certificate authority (`ca.pem`) and, for each role, `ROLE.pem` and
+    `ROLE-key.pem` signed by it, in `folder` (module 08's TLS, for a grading cluster).
+
+    Each certificate serves and authenticates both ways (mutual TLS: every party checks
+    the other's certificate against ca.pem) and names `hosts` (IP addresses or DNS
+    names) and `localhost`. The authority's own key is not kept: nobody can sign another
+    certificate it would trust; run this again for a new set. Keys get mode 0600.
+    """
+    if days < 1:
+        raise ValueError(f"days: got {days}, expected a whole number of days >= 1.")
+    if not roles or any(not role.isidentifier() for role in roles):
+        raise ValueError(f"roles: got {roles!r}, expected names such as 'scheduler', 'worker'.")
+    names: list[x509.GeneralName] = [x509.DNSName("localhost")]
+    for host in hosts:
+        try:
+            names.append(x509.IPAddress(ipaddress.ip_address(host)))
+        except ValueError:
+            if not host or any(c.isspace() or c in "/:" for c in host):
+                raise ValueError(
+                    f"hosts: got {host!r}, expected IP addresses or DNS names (e.g. 10.0.0.5)."
+                ) from None
+            names.append(x509.DNSName(host))
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    now = dt.datetime.now(dt.UTC)
+    ca_key = ec.generate_private_key(ec.SECP256R1())
+    ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "mlkit grading cluster CA")])
+    ca_cert = (
+        _certificate(ca_name, ca_name, ca_key.public_key(), now, days)
+        .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
+        .add_extension(
+            x509.KeyUsage(
+                digital_signature=False,
+                content_commitment=False,
+                key_encipherment=False,
+                data_encipherment=False,
+                key_agreement=False,
+                key_cert_sign=True,
+                crl_sign=True,
+                encipher_only=False,
+                decipher_only=False,
+            ),
+            critical=True,
+        )  # fmt: skip
+        .sign(ca_key, hashes.SHA256())
+    )
+    ca_path = folder / "ca.pem"
+    ca_path.write_bytes(ca_cert.public_bytes(serialization.Encoding.PEM))
+    pairs = {}
+    for role in roles:
+        key = ec.generate_private_key(ec.SECP256R1())
+        subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, f"mlkit {role}")])
+        cert = (
+            _certificate(subject, ca_name, key.public_key(), now, days)
+            .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+            .add_extension(x509.SubjectAlternativeName(names), critical=False)
+            .add_extension(
+                x509.ExtendedKeyUsage(
+                    [x509.ExtendedKeyUsageOID.SERVER_AUTH, x509.ExtendedKeyUsageOID.CLIENT_AUTH]
+                ),
+                critical=False,
+            )
+            .add_extension(
+                x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()),
+                critical=False,
+            )
+            .sign(ca_key, hashes.SHA256())
+        )
+        pair = CertPair(cert=folder / f"{role}.pem", key=folder / f"{role}-key.pem")
+        pair.cert.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+        _write_private_key(pair.key, key)
+        pairs[role] = pair
+    return TLSFiles(ca=ca_path, pairs=pairs)
+
+
+def _certificate(
+    subject: x509.Name,
+    issuer: x509.Name,
+    public_key: ec.EllipticCurvePublicKey,
+    now: dt.datetime,
+    days: int,
+) -> x509.CertificateBuilder:
+    return (
+        x509.CertificateBuilder()
+        .subject_name(subject)
+        .issuer_name(issuer)
+        .public_key(public_key)
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(minutes=5))
+        .not_valid_after(now + dt.timedelta(days=days))
+        .add_extension(x509.SubjectKeyIdentifier.from_public_key(public_key), critical=False)
+    )
+
+
+def _write_private_key(path: Path, key: ec.EllipticCurvePrivateKey) -> None:
+    """Write key as unencrypted PKCS8 PEM, readable by its owner only (mode 0600)."""
     key_pem = key.private_bytes(
         serialization.Encoding.PEM,
         serialization.PrivateFormat.PKCS8,
         serialization.NoEncryption(),
     )
-    descriptor = os.open(pair.key, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(descriptor, "wb") as handle:
         handle.write(key_pem)
-    os.chmod(pair.key, 0o600)
-    return pair
+    os.chmod(path, 0o600)
 
 
 def generate_key() -> str:

@@ -11,11 +11,21 @@ from pathlib import Path
 
 QUICK_ENV = "MLKIT_QUICK"
 SCRATCH_ENV = "MLKIT_SCRATCH"
+SOLUTIONS_ENV = "MLKIT_SOLUTIONS"
 
 
 def repo_root() -> Path:
     """The folder that holds `mlkit/`, `course/` and `labs/` (the project root)."""
     return Path(__file__).resolve().parent.parent
+
+
+def solutions_dir() -> Path:
+    """The solution notebooks (`MLKIT_SOLUTIONS`, default `<project>/solutions`).
+
+    `mlkit grade` reads the assignment from here; a grading cluster's worker compares its
+    own copy with the instructor's (mlkit.grading.cluster).
+    """
+    return Path(os.environ.get(SOLUTIONS_ENV) or repo_root() / "solutions")
 
 
 def quick_mode() -> bool:

@@ -10,12 +10,19 @@ The authoring format (solutions/README.md) puts everything in cell metadata unde
 
 Tests are read statically (with `ast`, nothing runs) so that `mlkit assign` can check
 that each question's test points add up to its points.
+
+The notebook's own metadata may say what grading it needs besides the sandbox:
+
+    {"mlkit": {"needs": ["docker"]}}      the hidden tests build and run images
+
+so that `mlkit grade --cluster` sends it only to workers that have a Docker engine.
 """
 
 from __future__ import annotations
 
 import ast
 import hashlib
+import json
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,6 +33,7 @@ import nbformat
 from mlkit.grading.exceptions import AuthoringError, UnknownAssignmentError
 from mlkit.grading.markers import HIDDEN_TESTS, SOLUTION, has_region, split_regions
 
+NEEDS = ("docker",)  # what a notebook's metadata mlkit.needs may list
 ANSWER_KINDS = ("code", "written")
 TEST_KINDS = ("tests", "hidden-tests")
 QUESTION_ID = re.compile(r"^[A-Za-z][A-Za-z0-9_-]{0,31}$")
@@ -82,11 +90,22 @@ class Assignment:
     tests: list[TestSpec]
     test_cells: list[TestCell]
     fingerprint: str
+    needs: tuple[str, ...] = ()
 
     @property
     def max_points(self) -> float:
         """Points of every question, auto-graded and manual."""
         return sum(q.points for q in self.questions.values())
+
+    @property
+    def tests_hash(self) -> str:
+        """A hash of what grades a submission: the questions with their points, and the
+        test cells' code, public and hidden (not the instructions or the model answers)."""
+        graded = {
+            "questions": [[q.id, q.points, q.kind] for q in self.questions.values()],
+            "tests": [[c.question, c.public_source, c.hidden_source] for c in self.test_cells],
+        }
+        return hashlib.sha256(json.dumps(graded, sort_keys=True).encode()).hexdigest()
 
 
 def cell_role(cell: nbformat.NotebookNode) -> dict[str, Any] | None:
@@ -139,6 +158,7 @@ def read_assignment(path: Path) -> Assignment:
             tests.extend(cell_tests)
             test_cells.append(test_cell)
     _check_points(path.name, questions, tests)
+    needs = _needs(path.name, nb.metadata)
     return Assignment(
         name=path.stem,
         path=path,
@@ -146,7 +166,19 @@ def read_assignment(path: Path) -> Assignment:
         tests=tests,
         test_cells=test_cells,
         fingerprint=hashlib.sha256(raw).hexdigest(),
+        needs=needs,
     )
+
+
+def _needs(notebook: str, metadata: dict[str, Any]) -> tuple[str, ...]:
+    """The notebook's metadata mlkit.needs, checked: a list of names from NEEDS."""
+    role = metadata.get("mlkit", {})
+    needs = role.get("needs", []) if isinstance(role, dict) else None
+    if not isinstance(needs, list) or not all(isinstance(n, str) and n in NEEDS for n in needs):
+        raise AuthoringError(
+            notebook, f"notebook metadata mlkit.needs must be a list of {NEEDS}, got {needs!r}"
+        )
+    return tuple(needs)
 
 
 def _check_solution_markers(notebook: str, index: int, cell: nbformat.NotebookNode) -> None:

@@ -58,6 +58,11 @@ class UnknownAssignmentError(GradingError):
         )
 
 
+class ClusterError(GradingError):
+    """`mlkit grade --cluster` cannot go on: the address, the certificates, the workers or
+    the scheduler; the message says what to do (mlkit.grading.cluster)."""
+
+
 class ManualGradesError(GradingError):
     """The instructor's manual_grades.csv holds a value the grader cannot use."""
 

@@ -22,6 +22,9 @@ even when the run is interrupted. Introduced in module 00; usable from Python:
 
 Worker processes are started with multiprocessing's "spawn", so a script that calls
 grade() needs the usual `if __name__ == "__main__":` guard (a notebook does not).
+
+With cluster="tls://host:8786" the same Tasks are graded on a Dask cluster instead of the
+local pool (mlkit.grading.cluster); everything else here is the same for both.
 """
 
 from __future__ import annotations
@@ -33,7 +36,7 @@ import uuid
 from concurrent.futures import Future, ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tqdm import tqdm
 
@@ -52,7 +55,10 @@ from mlkit.grading.records import fingerprint, reusable_record
 from mlkit.grading.results import SubmissionResult
 from mlkit.grading.sandbox import check_sandbox
 from mlkit.grading.submissions import Submission, find_submissions
-from mlkit.settings import repo_root, scratch_dir
+from mlkit.settings import scratch_dir, solutions_dir
+
+if TYPE_CHECKING:
+    from mlkit.grading.cluster import ClusterRun, ClusterTLS
 
 STOP_GRACE = 20.0
 NAME_COLUMN = 24  # widest learner column in the summary; longer names overflow it
@@ -67,6 +73,7 @@ class GradeReport:
     learners: dict[str, dict[str, Any]]
     graded: list[str]
     reused: list[str]
+    cluster: str | None = None  # the scheduler's address, when graded on a cluster
 
     @property
     def gradebook(self) -> Path:
@@ -95,6 +102,8 @@ class GradeReport:
         lines.append(f"gradebook: {self.gradebook}")
         lines.append(f"results:   {self.results_json}")
         lines.append(f"feedback:  {self.out / 'feedback'}")
+        if self.cluster:
+            lines.append(f"cluster:   {self.cluster}")
         text = "\n".join(lines)  # a grader error may quote a path that is not UTF-8:
         return text.encode("utf-8", "backslashreplace").decode("utf-8")
 
@@ -110,15 +119,24 @@ def grade(
     force: bool = False,
     solutions: str | Path | None = None,
     progress: bool = True,
+    cluster: str | None = None,
+    tls: ClusterTLS | None = None,
 ) -> GradeReport:
-    """Grade every submission of assignment under submissions into out; see the module doc."""
+    """Grade every submission of assignment under submissions into out; see the module doc.
+
+    cluster: a Dask scheduler's address to grade on instead of `workers` local processes;
+    tls: its certificates (required unless the address is loopback).
+    """
     if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
         raise ValueError(f"grade(workers=...): expected a whole number >= 1, got {workers!r}")
+    if cluster is not None and workers != 1:
+        raise ValueError(
+            f"grade(workers={workers}, cluster=...): workers is the local pool's size; on a "
+            "cluster each Dask worker grades as many submissions at once as it has threads"
+        )
     limits = limits or GradingLimits()
-    check_sandbox(sandbox)
-    spec = read_assignment(
-        find_assignment(Path(solutions or repo_root() / "solutions"), assignment)
-    )
+    check_sandbox(sandbox, here=cluster is None)
+    spec = read_assignment(find_assignment(Path(solutions or solutions_dir()), assignment))
     out = Path(out)
     check_out_folder(out, spec)
     found = find_submissions(Path(submissions), spec)
@@ -133,16 +151,28 @@ def grade(
             results[submission.learner] = reused
         else:
             to_grade.append((submission, key))
-    claim_out_folder(out, spec)  # nothing above wrote a file; from here on the run writes
-    jobs = scratch_dir("grading", f"run-{uuid.uuid4().hex[:12]}")  # this run's sandboxes
+    connection = _connect(cluster, spec, sandbox, tls) if cluster is not None else None
+    try:
+        claim_out_folder(out, spec)  # nothing above wrote a file; from here on the run writes
+        jobs = scratch_dir("grading", f"run-{uuid.uuid4().hex[:12]}")  # this run's sandboxes
+    except BaseException:
+        if connection is not None:
+            connection.close()
+        raise
     tasks = [
         _task(submission, key, spec, out, jobs, sandbox, limits) for submission, key in to_grade
     ]
     reused_names = sorted(results)
     try:
-        _run(tasks, results, workers, progress, spec)
+        if connection is None:
+            _run(tasks, results, workers, progress, spec)
+        else:
+            connection.run(tasks, results, out, progress)
     finally:
-        remove_leftovers(jobs, sandbox)
+        if connection is not None:
+            connection.close()
+        # On a cluster the sandboxes ran on the workers, which clean up after themselves.
+        remove_leftovers(jobs, sandbox if connection is None else "process")
         ignored = {s.learner: list(s.ignored) for s in found}
         for learner, result in results.items():
             result.ignored = ignored.get(learner, [])
@@ -153,7 +183,15 @@ def grade(
         learners=learners,
         graded=sorted(display_name(t.learner) for t in tasks),
         reused=sorted(display_name(learner) for learner in reused_names),
+        cluster=cluster,
     )
+
+
+def _connect(cluster: str, spec: Assignment, sandbox: str, tls: ClusterTLS | None) -> ClusterRun:
+    """A checked connection to the cluster (ClusterError, before anything is written)."""
+    from mlkit.grading.cluster import ClusterRun
+
+    return ClusterRun(cluster, spec, sandbox, tls)
 
 
 def _fingerprinted(
@@ -326,4 +364,5 @@ def _entry(
         "sandbox": result.sandbox,
         "isolation": result.isolation,
         "seconds": result.seconds,
+        "worker": result.worker,
     }

@@ -3,7 +3,9 @@
 read and normalise the notebook -> start its sandbox -> execute with papermill and run
 the hidden tests (mlkit.grading.execute) -> save the executed notebook and the record.
 A submission is the unit of work: independent of every other one, so that it can run in
-any worker, or on another machine of a cluster.
+any worker, or on another machine of a cluster. `grade_submission` grades and writes
+nothing; a worker of the local pool saves what it returns (`grade_task`), a cluster
+worker sends it back to the instructor's process, which saves it (mlkit.grading.cluster).
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ from mlkit.grading.sandbox import JobDir, Sandbox, make_sandbox
 from mlkit.grading.scoring import cannot_run
 
 MAX_WRITTEN_CHARS = 10_000
+LOCAL_WORKER = "local"  # results.json's `worker` of a submission graded by the local pool
 
 
 @dataclass(frozen=True)
@@ -88,6 +91,15 @@ def _unraisable(hook: Any) -> None:
 
 def grade_task(task: Task) -> dict[str, Any]:
     """Grade task's submission, save its record, return the result as plain data."""
+    result, executed = grade_submission(task)
+    result.worker = LOCAL_WORKER
+    save_graded(Path(task.out), result, executed)
+    return result.to_dict()
+
+
+def grade_submission(task: Task) -> tuple[SubmissionResult, str | None]:
+    """Grade task's submission; return its result and the executed notebook (JSON text,
+    None when nothing ran). Nothing is written to task.out: the caller saves both."""
     global _busy
     _busy = True  # from here on, an interrupt stops this submission
     try:
@@ -95,8 +107,9 @@ def grade_task(task: Task) -> dict[str, Any]:
             raise KeyboardInterrupt("the grading run was interrupted")
         start = time.monotonic()
         assignment = read_assignment(Path(task.assignment))
+        executed = None
         try:
-            result = _grade(task, assignment, GradingLimits(**task.limits))
+            result, executed = _grade(task, assignment, GradingLimits(**task.limits))
         except Exception as err:  # the grader failed, not the learner: grade again next run
             if _interrupted:  # no: the interrupt killed the kernel while it started
                 raise KeyboardInterrupt("the grading run was interrupted") from None
@@ -106,20 +119,29 @@ def grade_task(task: Task) -> dict[str, Any]:
         _busy = False
     result.seconds = round(time.monotonic() - start, 2)
     result.fingerprint = task.fingerprint
-    save_record(Path(task.out), result)
-    return result.to_dict()
+    return result, executed
 
 
-def _grade(task: Task, assignment: Assignment, limits: GradingLimits) -> SubmissionResult:
+def save_graded(out: Path, result: SubmissionResult, executed: str | None) -> None:
+    """Save result's executed notebook (if any) and its record under out, atomically."""
+    if executed is not None:
+        write_atomic(out / "executed" / f"{file_stem(result.learner)}.ipynb", executed)
+    save_record(out, result)
+
+
+def _grade(
+    task: Task, assignment: Assignment, limits: GradingLimits
+) -> tuple[SubmissionResult, str | None]:
     global _running
     if task.path is None:
         if task.problem_status == "missing":
-            return not_graded(task, assignment, "missing", f"no notebook to grade ({task.problem})")
-        return not_graded(task, assignment, task.problem_status, str(task.problem))
+            reason = f"no notebook to grade ({task.problem})"
+            return not_graded(task, assignment, "missing", reason), None
+        return not_graded(task, assignment, task.problem_status, str(task.problem)), None
     try:
         nb = normalise(read_submission(Path(task.path)))
     except UnreadableNotebookError as err:
-        return not_graded(task, assignment, "unreadable", f"the file is {err.reason}")
+        return not_graded(task, assignment, "unreadable", f"the file is {err.reason}"), None
     registry = load_tests(assignment)
     preload_imports(assignment)
     job = JobDir.create(Path(task.jobs), task.learner)
@@ -133,8 +155,6 @@ def _grade(task: Task, assignment: Assignment, limits: GradingLimits) -> Submiss
         sandbox.cleanup()
     if _interrupted:  # its kernel was killed by the interrupt: nothing to save
         raise KeyboardInterrupt("the grading run was interrupted")
-    executed_path = Path(task.out) / "executed" / f"{file_stem(task.learner)}.ipynb"
-    write_atomic(executed_path, nbformat.writes(executed))
     run = session.run
     status = status_of(run.events)
     summary = summary_of(status, run.events)
@@ -148,7 +168,7 @@ def _grade(task: Task, assignment: Assignment, limits: GradingLimits) -> Submiss
         else:
             reason = fatal[-1] if fatal else "the notebook did not run to its end"
             questions[question.id] = cannot_run(question.id, question.points, reason).to_dict()
-    return SubmissionResult(
+    graded = SubmissionResult(
         learner=task.learner,
         submission=task.path,
         status=status,
@@ -159,6 +179,7 @@ def _grade(task: Task, assignment: Assignment, limits: GradingLimits) -> Submiss
         sandbox=task.sandbox,
         isolation=sandbox.isolation,
     )
+    return graded, nbformat.writes(executed)
 
 
 def not_graded(task: Task, assignment: Assignment, status: str, reason: str) -> SubmissionResult:

@@ -3,8 +3,8 @@
 Each finished submission is saved, atomically, as `records/<learner>.json` together with
 a fingerprint of everything its grade depends on (the submitted file, the solution with
 its tests, the limits and the sandbox). A later run skips a learner whose record has the
-same fingerprint, unless forced; grader errors, and records that are not a valid
-result, are always graded again.
+same fingerprint, unless forced; grader errors, submissions whose cluster workers were
+lost (GRADED_AGAIN), and records that are not a valid result, are always graded again.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from typing import Any
 
 from mlkit.grading.atomic import write_json_atomic
 from mlkit.grading.names import file_stem
-from mlkit.grading.results import SubmissionResult
+from mlkit.grading.results import GRADED_AGAIN, SubmissionResult
 from mlkit.grading.submissions import open_submission
 
 GRADER_VERSION = "2"
@@ -52,7 +52,8 @@ def save_record(out: Path, result: SubmissionResult) -> None:
 
 
 def reusable_record(out: Path, learner: str, expected: str) -> SubmissionResult | None:
-    """learner's saved result when its fingerprint is expected and it is not a grader error.
+    """learner's saved result when its fingerprint is expected and its status is not one
+    that is GRADED_AGAIN.
 
     A record that is too large, not JSON or not a result (truncated, forged, edited) is
     no record: the learner is graded again.
@@ -66,4 +67,4 @@ def reusable_record(out: Path, learner: str, expected: str) -> SubmissionResult 
         return None
     if result.learner != learner or result.fingerprint != expected:
         return None
-    return None if result.status == "grader-error" else result
+    return None if result.status in GRADED_AGAIN else result

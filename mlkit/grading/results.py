@@ -3,6 +3,8 @@
 A status names the most serious thing that happened, in STATUS_ORDER:
 
     grader-error   the grader itself failed (not the learner's doing; rerun grades it again)
+    worker-lost    on a cluster, every worker that tried to grade it died (a bounded number
+                   of tries); not graded, and graded again by the next run
     unreadable     the file is not a readable notebook: nothing could run
     missing        no notebook for this assignment in the learner's folder
     kernel-died    the kernel stopped before the end (e.g. os._exit): not graded; or
@@ -27,6 +29,7 @@ from typing import Any
 
 STATUS_ORDER = (
     "grader-error",
+    "worker-lost",
     "unreadable",
     "missing",
     "kernel-died",
@@ -37,6 +40,8 @@ STATUS_ORDER = (
     "cell-errors",
     "ok",
 )
+# Statuses that say nothing about the submission: a rerun grades it again.
+GRADED_AGAIN = ("grader-error", "worker-lost")
 STATUS_OF_EVENT = {
     "kernel-died": "kernel-died",
     "tests-kernel-died": "kernel-died",
@@ -76,7 +81,7 @@ RESULT_SHAPE = {
     "learner": str, "submission": str, "status": str, "summary": str,
     "questions": {str: QUESTION_SHAPE}, "events": [EVENT_SHAPE],
     "written": {str: str}, "sandbox": str, "isolation": str, "seconds": NUMBER,
-    "fingerprint": str, "reason": str, "ignored": [str],
+    "fingerprint": str, "reason": str, "ignored": [str], "worker": str,
 }  # fmt: skip
 
 
@@ -146,6 +151,7 @@ class SubmissionResult:
     fingerprint: str = ""
     reason: str = ""  # why nothing could run (missing, unreadable, grader-error), else ""
     ignored: list[str] = field(default_factory=list)  # files found but not graded
+    worker: str = ""  # who graded it: "local", or the address of a cluster's worker
 
     def to_dict(self) -> dict[str, Any]:
         """Plain data (records/<learner>.json)."""
@@ -154,6 +160,8 @@ class SubmissionResult:
     @classmethod
     def from_dict(cls, data: Any) -> SubmissionResult:
         """The inverse of to_dict; ValueError naming the field when data is not a result."""
+        if type(data) is dict and "worker" not in data:  # a record saved before the field
+            data = {**data, "worker": ""}
         problem = shape_problem(data, RESULT_SHAPE, "result")
         if problem is None and data["status"] not in STATUS_ORDER:
             problem = f"result.status is not one of {', '.join(STATUS_ORDER)}"

@@ -92,3 +92,32 @@ def test_an_unknown_assignment_lists_the_known_ones(tmp_path):
     assert find_assignment(tmp_path, "01").name == "01_demo.ipynb"
     with pytest.raises(UnknownAssignmentError, match="known assignments: 01_demo"):
         find_assignment(tmp_path, "07")
+
+
+def test_labs_03_and_09_need_docker_and_the_others_nothing():
+    needs = {
+        path.stem[:2]: read_assignment(path).needs
+        for path in sorted((repo_root() / "solutions").glob("*.ipynb"))
+    }
+    assert {lab for lab, need in needs.items() if need} == {"03", "09"}
+    assert needs["03"] == needs["09"] == ("docker",)
+
+
+@pytest.mark.parametrize("needs", ["docker", ["gpu"], [1]])
+def test_an_unknown_need_is_an_authoring_error(tmp_path, needs):
+    path = write(tmp_path, [ANSWER, TESTS])
+    nb = nbformat.read(path, as_version=4)
+    nb.metadata["mlkit"] = {"needs": needs}
+    nbformat.write(nb, path)
+    with pytest.raises(AuthoringError, match=r"notebook metadata mlkit.needs must be a list of"):
+        read_assignment(path)
+
+
+def test_the_tests_hash_changes_with_the_tests_only(tmp_path):
+    first = read_assignment(write(tmp_path, [ANSWER, TESTS]))
+    reworded = new_markdown_cell("Compute y.")
+    same_tests = read_assignment(write(tmp_path, [reworded, ANSWER, TESTS], "02_demo.ipynb"))
+    edited = nbformat.from_dict({**TESTS, "source": TESTS.source + "\n# edited"})
+    other_tests = read_assignment(write(tmp_path, [ANSWER, edited], "03_demo.ipynb"))
+    assert first.tests_hash == same_tests.tests_hash != other_tests.tests_hash
+    assert first.fingerprint != same_tests.fingerprint

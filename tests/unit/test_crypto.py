@@ -22,6 +22,7 @@ from mlkit.crypto import (
     encrypt_file,
     generate_key,
     make_self_signed_cert,
+    make_tls_certs,
     sign_file,
     verify_file,
 )
@@ -149,3 +150,29 @@ def test_readiness_polling_trusts_only_the_given_certificate(https_server):
     url, pair = https_server
     assert http_ok(url, cafile=str(pair.cert))
     assert not http_ok(url)
+
+
+def test_tls_certs_are_signed_by_their_ca_and_serve_both_ways(tmp_path):
+    files = make_tls_certs(tmp_path, hosts=("127.0.0.1", "grader.example.edu"))
+    assert sorted(files.pairs) == ["client", "scheduler", "worker"]
+    assert not (tmp_path / "ca-key.pem").exists()  # nobody can sign another trusted cert
+    ca = x509.load_pem_x509_certificate(files.ca.read_bytes())
+    for pair in files.pairs.values():
+        assert stat.S_IMODE(pair.key.stat().st_mode) == 0o600
+        cert = x509.load_pem_x509_certificate(pair.cert.read_bytes())
+        cert.verify_directly_issued_by(ca)
+        usages = cert.extensions.get_extension_for_class(x509.ExtendedKeyUsage).value
+        assert set(usages) == {
+            x509.ExtendedKeyUsageOID.SERVER_AUTH,
+            x509.ExtendedKeyUsageOID.CLIENT_AUTH,
+        }
+        names = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+        assert "grader.example.edu" in names.get_values_for_type(x509.DNSName)
+        context = ssl.create_default_context(cafile=str(files.ca))
+        context.load_cert_chain(pair.cert, pair.key)  # the key matches its certificate
+
+
+@pytest.mark.parametrize("hosts", [("10.0.0.5:8786",), ("",), ("two words",)])
+def test_tls_certs_refuse_a_host_that_is_no_name(tmp_path, hosts):
+    with pytest.raises(ValueError, match="hosts: got"):
+        make_tls_certs(tmp_path, hosts=hosts)
