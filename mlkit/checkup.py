@@ -2,9 +2,9 @@
 
 Each check returns a `Check`: a name, pass/fail, whether it is required, what was
 found and, on failure, what to do. `run_doctor` prints one line per check and a
-summary, and returns False only when something required is missing. Docker, HAProxy and
-Redis's server are optional for learners (lessons that need them say what they skipped);
-CI needs them all.
+summary, and returns False only when something required is missing. Docker, HAProxy,
+Redis's server and Dask (grading on a cluster) are optional for learners (lessons that
+need them say what they skipped); CI needs them all.
 """
 
 from __future__ import annotations
@@ -160,6 +160,34 @@ def check_haproxy() -> Check:
     return Check("haproxy", found.returncode == 0, first, required=False, fix=fix)
 
 
+def check_dask() -> Check:
+    """Dask's `dask scheduler` / `dask worker` run here (`mlkit grade --cluster`); its
+    dashboard pages need bokeh. Optional: grading on one machine needs neither."""
+    fix = "For grading on a cluster, `make setup` (distributed and bokeh are pinned)."
+    try:
+        version = md.version("distributed")
+        found = subprocess.run(
+            [sys.executable, "-m", "dask", "worker", "--version"],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+    except md.PackageNotFoundError:
+        return Check("dask", False, "distributed is not installed", required=False, fix=fix)
+    except (OSError, subprocess.TimeoutExpired) as err:
+        return Check("dask", False, f"`dask worker` did not run: {err}", required=False, fix=fix)
+    if found.returncode != 0:
+        said = (found.stderr or found.stdout).strip().splitlines()[-1:] or ["no output"]
+        detail = f"`dask worker --version` failed: {said[0]}"
+        return Check("dask", False, detail, required=False, fix=fix)
+    try:
+        dashboard = f"dashboard with bokeh {md.version('bokeh')}"
+    except md.PackageNotFoundError:
+        detail = f"distributed {version}; no bokeh, so the dashboard shows no pages"
+        return Check("dask", False, detail, required=False, fix=fix)
+    return Check("dask", True, f"distributed {version}, {dashboard}", required=False)
+
+
 def check_free_port() -> Check:
     """A TCP port can be opened on 127.0.0.1 (services and JupyterLab need one)."""
     try:
@@ -192,6 +220,7 @@ def run_checks(require_docker: bool = False) -> list[Check]:
         lambda: check_docker(required=require_docker),
         check_haproxy,
         check_redis,
+        check_dask,
         check_free_port,
         check_disk,
     ]

@@ -1,4 +1,5 @@
-"""The `mlkit` command line: `doctor`, `assign`, `grade`, `cluster`, `manifests` and `serve`."""
+"""The `mlkit` command line: `doctor`, `assign`, `grade`, `cluster` (certs, check, local,
+slurm, k8s), `manifests` and `serve`."""
 
 from __future__ import annotations
 
@@ -7,6 +8,8 @@ from typing import Annotated, Any
 
 import typer
 from typer.core import TyperCommand
+
+from mlkit.errors import MlkitError
 
 TYPE_NAMES: dict[object, str] = {str: "TEXT", int: "INTEGER", float: "FLOAT"}
 
@@ -216,7 +219,10 @@ def grade(
 
 
 cluster_app = typer.Typer(
-    help="A Dask cluster for `mlkit grade --cluster`: its TLS certificates.",
+    help=(
+        "A Dask cluster for `mlkit grade --cluster`: certificates, a check, one on this "
+        "machine, SLURM, Kubernetes."
+    ),
     no_args_is_help=True,
     rich_markup_mode=None,
 )
@@ -254,6 +260,180 @@ def cluster_certs(
         f"  dask scheduler --protocol tls --host {host[0]} {options['scheduler']}\n"
         f"  dask worker tls://{host[0]}:8786 {options['worker']}\n"
         f"  mlkit grade SUBMISSIONS -a NN -o OUT --cluster tls://{host[0]}:8786 --certs {folder}"
+    )
+
+
+def _tls_or_exit(certs: str, command: str) -> Any:
+    """ClusterTLS of the client in certs ('' -> None), or exit 2 saying what is missing."""
+    from mlkit.grading.cluster import ClusterTLS
+    from mlkit.grading.exceptions import ClusterError
+
+    try:
+        return ClusterTLS.from_folder(certs) if certs else None
+    except ClusterError as err:
+        typer.echo(f"mlkit cluster {command}: {err}", err=True)
+        raise typer.Exit(2) from None
+
+
+def _wait_for_ctrl_c(alive: Any = None) -> None:
+    """Sleep until Ctrl-C or SIGTERM (or until alive() is False)."""
+    import signal
+    import time
+
+    signal.signal(signal.SIGTERM, _interrupt)
+    try:
+        while alive is None or alive():
+            time.sleep(0.5)
+    except KeyboardInterrupt:
+        typer.echo("stopping", err=True)
+
+
+@cluster_app.command("check", cls=PlainHelpCommand)
+def cluster_check(
+    address: str = typer.Argument(..., help="The scheduler, e.g. tls://10.0.0.5:8786."),
+    assignment: str = typer.Option("00", "--assignment", "-a", help="Module number, e.g. 03."),
+    certs: str = typer.Option("", help="Folder of the cluster's TLS files (mlkit cluster certs)."),
+    sandbox: str = typer.Option("process", help="The sandbox the run will use: process, docker."),
+) -> None:
+    """Check that the cluster at ADDRESS can grade an assignment: list its workers."""
+    from mlkit.grading.assignment import find_assignment, read_assignment
+    from mlkit.grading.cluster import ClusterRun
+    from mlkit.grading.exceptions import GradingError
+    from mlkit.settings import solutions_dir
+
+    tls = _tls_or_exit(certs, "check")
+    try:
+        spec = read_assignment(find_assignment(solutions_dir(), assignment))
+        run = ClusterRun(address, spec, sandbox, tls)
+    except (GradingError, ValueError, OSError) as err:
+        typer.echo(f"mlkit cluster check: {err}", err=True)
+        raise typer.Exit(2) from None
+    try:
+        for line in run.describe():
+            typer.echo(line)
+    finally:
+        run.close()
+
+
+@cluster_app.command("local", cls=PlainHelpCommand)
+def cluster_local(
+    workers: int = typer.Option(2, "--workers", "-n", min=1, max=16, help="Worker processes."),
+    docker: bool = typer.Option(False, "--docker", help="Give the workers the docker resource."),
+    certs: str = typer.Option("", help="Use TLS with these certificates (mlkit cluster certs)."),
+    port: int = typer.Option(0, help="The scheduler's port on 127.0.0.1 (0: a free one)."),
+) -> None:
+    """Run a scheduler and workers on 127.0.0.1 until Ctrl-C, to try `mlkit grade --cluster`."""
+    import uuid
+
+    from mlkit.grading.loopback_cluster import LoopbackCluster
+    from mlkit.settings import scratch_dir
+
+    _tls_or_exit(certs, "local")  # the files are there
+    folder = scratch_dir("cluster-local", uuid.uuid4().hex[:8])
+    cluster = LoopbackCluster(folder, Path(certs).resolve() if certs else None)
+    try:
+        cluster.start_scheduler(port or None)
+        names = [f"local-{index}" for index in range(1, workers + 1)]
+        cluster.start_workers(*names, resources="docker=1" if docker else None)
+        certs_option = f" --certs {certs}" if certs else ""
+        typer.echo(f"scheduler {cluster.address} with {workers} worker(s); logs in {folder}")
+        typer.echo(f"  mlkit cluster check {cluster.address}{certs_option}")
+        typer.echo(
+            f"  mlkit grade SUBMISSIONS -a NN -o OUT --cluster {cluster.address}{certs_option}"
+        )
+        typer.echo("Ctrl-C stops the scheduler and the workers")
+        _wait_for_ctrl_c(cluster.is_running)
+    except (MlkitError, OSError) as err:
+        typer.echo(f"mlkit cluster local: {err}", err=True)
+        raise typer.Exit(1) from None
+    finally:
+        cluster.stop()
+
+
+@cluster_app.command("slurm", cls=PlainHelpCommand)
+def cluster_slurm(
+    host: str = typer.Option(..., help="This login node's address, as compute nodes reach it."),
+    certs: str = typer.Option(..., help="Folder of the TLS files (mlkit cluster certs --host)."),
+    jobs: int = typer.Option(4, min=1, help="Batch jobs, one worker each."),
+    cores: int = typer.Option(2, min=1, help="Cores per job: submissions a worker grades at once."),
+    memory: str = typer.Option("8GB", help="Memory per job."),
+    walltime: str = typer.Option("02:00:00", help="Wall time per job."),
+    queue: str = typer.Option("", help="SLURM partition (#SBATCH -p)."),
+    account: str = typer.Option("", help="SLURM account (#SBATCH -A)."),
+    docker: bool = typer.Option(False, "--docker", help="The nodes have a Docker engine."),
+    port: int = typer.Option(8786, min=0, help="The scheduler's port on HOST (0: a free one)."),
+    prologue: Annotated[
+        list[str] | None,
+        typer.Option(metavar="LINE", help="Shell line before the worker starts (repeatable)."),
+    ] = None,
+    dry_run: bool = typer.Option(False, "--dry-run", help="Print the batch script; submit none."),
+) -> None:
+    """Run a grading cluster on SLURM (dask-jobqueue) until Ctrl-C: the scheduler here, the
+    workers as batch jobs."""
+    from mlkit.grading.cluster_deploy import SlurmSettings, slurm_cluster
+
+    settings = SlurmSettings(
+        host=host, jobs=jobs, cores=cores, memory=memory, walltime=walltime,
+        queue=queue or None, account=account or None, docker=docker, port=port,
+        prologue=tuple(prologue or ()),
+    )  # fmt: skip
+    try:
+        cluster = slurm_cluster(certs, settings)
+    except (MlkitError, ValueError, OSError) as err:
+        typer.echo(f"mlkit cluster slurm: {err}", err=True)
+        raise typer.Exit(2) from None
+    try:
+        if dry_run:
+            typer.echo(cluster.job_script())
+            return
+        cluster.scale(jobs=jobs)
+        address = cluster.scheduler_address
+        typer.echo(f"scheduler {address}, dashboard {cluster.dashboard_link}")
+        typer.echo(f"submitted {jobs} job(s) named mlkit-grader (squeue --name mlkit-grader)")
+        typer.echo(f"  mlkit cluster check {address} --certs {certs}")
+        typer.echo(f"  mlkit grade SUBMISSIONS -a NN -o OUT --cluster {address} --certs {certs}")
+        typer.echo("Ctrl-C cancels the jobs and stops the scheduler")
+        _wait_for_ctrl_c()
+    finally:
+        cluster.close()
+
+
+@cluster_app.command("k8s", cls=PlainHelpCommand)
+def cluster_k8s(
+    image: str = typer.Option(..., help="Image of this kit (deploy/grading-worker/Dockerfile)."),
+    out: str = typer.Option("dask-cluster.yaml", "--out", "-o", help="File to write."),
+    workers: int = typer.Option(4, min=1, help="Worker pods."),
+    cores: int = typer.Option(2, min=1, help="Cores per worker: submissions graded at once."),
+    memory: str = typer.Option("8Gi", help="Memory per pod."),
+    name: str = typer.Option("mlkit-grading", help="The DaskCluster's name."),
+    namespace: str = typer.Option("default", help="Its namespace."),
+    certificates: str = typer.Option("mlkit-grading-certs", help="Secret with the TLS files."),
+) -> None:
+    """Write a DaskCluster (Dask Kubernetes operator) of grading workers, checked offline."""
+    from mlkit.grading.cluster_deploy import (
+        KubernetesSettings,
+        check_kubernetes_cluster,
+        kubernetes_cluster,
+    )
+    from mlkit.k8s import manifests_yaml
+
+    try:
+        settings = KubernetesSettings(
+            image=image, name=name, namespace=namespace, certificates=certificates,
+            workers=workers, cores=cores, memory=memory,
+        )  # fmt: skip
+        resource = kubernetes_cluster(settings)
+        check_kubernetes_cluster(resource)
+        Path(out).write_text(manifests_yaml([resource]))
+    except (MlkitError, ValueError, OSError) as err:
+        typer.echo(f"mlkit cluster k8s: {err}", err=True)
+        raise typer.Exit(2) from None
+    typer.echo(f"wrote {out} (pods and service checked against the Kubernetes schema)")
+    typer.echo(
+        f"  kubectl -n {namespace} create secret generic {certificates} --from-file=CERTS/\n"
+        f"  kubectl apply -f {out}\n"
+        f"  kubectl -n {namespace} port-forward service/{name}-scheduler 8786:8786\n"
+        "  mlkit cluster check tls://127.0.0.1:8786 --certs CERTS"
     )
 
 

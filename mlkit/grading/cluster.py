@@ -23,6 +23,9 @@ Before anything is written the run is refused, with what to do, when:
 - a worker runs another mlkit (version and a hash of its source) or holds another copy
   of the assignment's tests (KitVersion), or has the `docker` resource but no Docker
   engine that answers (for the docker sandbox: no grading image).
+A worker of another kit that joins mid-run refuses the tasks sent to it: the run says so
+once, and sends those tasks again to the workers not refused (stopping only when none
+is left).
 
 Faults: a worker that dies mid-task has its submissions graded elsewhere; one that every
 worker dies on ends, after the scheduler's `distributed.scheduler.allowed-failures` + 1
@@ -162,6 +165,14 @@ def _loopback(host: str) -> bool:
         return False  # a name: never resolved here, so never taken for loopback
 
 
+@dataclass
+class _Refused(Exception):
+    """A task that a worker of another kit refused (grade_on_worker): send it elsewhere."""
+
+    worker: str
+    message: str
+
+
 def cluster_job(
     task: Task, spec: Assignment, expected: KitVersion, raw: bytes, run: str = "run"
 ) -> ClusterJob:
@@ -204,6 +215,8 @@ class ClusterRun:
         self.sandbox = sandbox
         self.needs_docker = DOCKER in spec.needs or sandbox == "docker"
         self.expected = KitVersion(mlkit.__version__, source_hash(), spec.tests_hash)
+        self.refused: dict[str, str] = {}  # worker address -> why its kit was refused
+        self.kits: dict[str, KitVersion] = {}  # worker address -> its kit (check_kits)
         try:
             self.client = Client(
                 address,
@@ -272,6 +285,7 @@ class ClusterRun:
     def check_kits(self) -> None:
         """Refuse the run when a worker's mlkit or copy of the assignment differs from ours."""
         found = self.client.run(worker_kit, self.spec.name, on_error="return")
+        self.kits = {w: KitVersion(**kit) for w, kit in found.items() if isinstance(kit, dict)}
         for worker, kit in sorted(found.items()):
             if isinstance(kit, OSError):  # it left the cluster while asked: it grades nothing
                 continue
@@ -283,6 +297,27 @@ class ClusterRun:
             theirs = KitVersion(**kit)
             if self.expected.refuses(theirs):
                 raise ClusterError(mismatch(worker, self.spec.name, self.expected, theirs))
+
+    def describe(self) -> list[str]:
+        """What `mlkit cluster check` prints: the scheduler, each worker (threads, resources,
+        kit) and how many can grade this assignment."""
+        workers = self.client.scheduler_info(n_workers=-1)["workers"]
+        lines = [f"scheduler {self.address}, dashboard {self.dashboard}"]
+        for address, info in sorted(workers.items()):
+            resources = ", ".join(f"{k}={v:g}" for k, v in info.get("resources", {}).items())
+            kit = self.kits.get(address)
+            copy = "its own copy of the tests" if kit and kit.tests else "the instructor's tests"
+            lines.append(
+                f"  worker {info.get('name', '?')} at {address}: {info.get('nthreads', '?')} "
+                f"thread(s), resources: {resources or 'none'}; grades with {copy}"
+            )
+        able = sum(1 for info in workers.values() if self._can_take(info))
+        lines.append(
+            f"ready to grade {self.spec.name} ({self.expected.describe(self.spec.name)}): "
+            f"{able} of {len(workers)} worker(s) can take its submissions"
+            + (f" (they need the `{DOCKER}` resource)" if self.needs_docker else "")
+        )
+        return lines
 
     @property
     def dashboard(self) -> str:
@@ -306,17 +341,23 @@ class ClusterRun:
         raw = self.spec.path.read_bytes()
         run = uuid.uuid4().hex[:12]
         resources = {DOCKER: 1} if self.needs_docker else None
-        futures = {
-            self.client.submit(
+        sent = dict.fromkeys((task.learner for task in tasks), 0)  # times each was submitted
+
+        def submit(task: Task) -> Any:
+            sent[task.learner] += 1
+            again = f"-{sent[task.learner]}" if sent[task.learner] > 1 else ""
+            return self.client.submit(
                 grade_on_worker,
                 cluster_job(task, self.spec, self.expected, raw, run),
-                key=f"mlkit-grade-{run}-{file_stem(task.learner)}",
+                key=f"mlkit-grade-{run}-{file_stem(task.learner)}{again}",
                 resources=resources,
                 retries=RETRIES,
                 pure=False,
-            ): task
-            for task in tasks
-        }
+                workers=self._trusted() if self.refused else None,
+                allow_other_workers=bool(self.refused),  # a new worker may take it too
+            )
+
+        futures = {submit(task): task for task in tasks}
         bar = tqdm(
             total=len(futures), desc=f"grading {self.spec.name}", unit="notebook",
             disable=not progress,
@@ -328,7 +369,15 @@ class ClusterRun:
             while not pending.is_empty():
                 batch = pending.next_batch(block=False)
                 for future in batch:
-                    self._collect(futures[future], future, results, out, counts)
+                    try:
+                        self._collect(futures[future], future, results, out, counts)
+                    except _Refused as refusal:
+                        self._skip(refusal, bar)
+                        task = futures.pop(future)
+                        again = submit(task)
+                        futures[again] = task
+                        pending.add(again)
+                        continue
                     bar.update(1)
                 now = time.monotonic()
                 if (now - shown >= PROGRESS_EVERY or batch) and self.client.status == "running":
@@ -362,13 +411,36 @@ class ClusterRun:
             ours = sum(1 for key in keys if key in mine)
             running += ours
             workers += ours > 0
-        found = self.client.scheduler_info(n_workers=-1)["workers"].values()
-        able = sum(1 for info in found if self._can_take(info))
+        found = self.client.scheduler_info(n_workers=-1)["workers"]
+        able = sum(
+            1 for address, info in found.items()
+            if address not in self.refused and self._can_take(info)
+        )  # fmt: skip
         line = (
             f"done {done}, running {running}, failed {counts['failed']}, "
             f"workers in use {workers}/{len(found)}"
         )
         return line, able
+
+    def _skip(self, refusal: _Refused, bar: Any) -> None:
+        """Leave out a worker whose kit refused a task (said once); ClusterError when no
+        worker that could take the run's tasks is left."""
+        if refusal.worker not in self.refused:
+            self.refused[refusal.worker] = refusal.message
+            bar.write(f"mlkit grade: leaving out a worker: {refusal.message}", file=sys.stderr)
+        if not self._trusted():
+            raise ClusterError(
+                f"{refusal.message} (no other worker of the cluster can take the run's tasks)"
+            )
+
+    def _trusted(self) -> list[str]:
+        """The workers of the cluster, now, that can take this run's tasks and did not refuse."""
+        workers = self.client.scheduler_info(n_workers=-1)["workers"]
+        return [
+            address
+            for address, info in workers.items()
+            if address not in self.refused and self._can_take(info)
+        ]
 
     def _can_take(self, worker: dict[str, Any]) -> bool:
         """True when worker (as in scheduler_info) can take this run's tasks."""
@@ -415,7 +487,7 @@ class ClusterRun:
             results[task.learner] = not_graded(task, self.spec, "grader-error", reason)
             return
         if "refused" in data:
-            raise ClusterError(str(data["refused"]))
+            raise _Refused(str(data["worker"]), str(data["refused"]))
         if "stopped" in data:  # the run was interrupted before this task started
             raise ClusterError(f"the run {data['stopped']} was stopped")
         result = SubmissionResult.from_dict(data["result"])

@@ -136,7 +136,8 @@ def grade_on_worker(job: ClusterJob) -> dict[str, Any]:
     worker = get_worker().address
     mine = kit_version(job.assignment_name)
     if job.expected.refuses(mine):
-        return {"refused": mismatch(worker, job.assignment_name, job.expected, mine)}
+        refused = mismatch(worker, job.assignment_name, job.expected, mine)
+        return {"refused": refused, "worker": worker}
     if job.run in _stopped:
         return {"stopped": job.run}
     remove_stale_folders(job.task.sandbox)

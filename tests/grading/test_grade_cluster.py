@@ -1,12 +1,13 @@
 """`mlkit grade --cluster`: a class graded on a real Dask cluster matches a local run.
 
 A real `dask scheduler` and two real `dask worker` processes on 127.0.0.1, talking TLS with
-certificates from `mlkit cluster certs` (tests/support/dask_cluster.py), grade lab 00's
+certificates from `mlkit cluster certs` (mlkit/grading/loopback_cluster.py), grade lab 00's
 solution, blank lab, half-right copy and a few hostile notebooks; gradebook.csv,
 results.json (but for timings and the worker) and the feedback pages equal a local run's.
 Then: a worker killed mid-run, a submission that every worker dies on, a worker with other
-tests, a lab that needs Docker with and without a `docker` worker, a scheduler that goes
-away and a rerun that resumes.
+tests (at the start, and joining mid-run), lab 03 with and without a `docker` worker (its
+solution graded end to end on one), a scheduler that goes away and a rerun that resumes,
+`mlkit cluster check` and `mlkit cluster local`.
 """
 
 from __future__ import annotations
@@ -27,7 +28,6 @@ from pathlib import Path
 import nbformat
 import psutil
 import pytest
-from support.dask_cluster import DaskCluster
 from support.lab_scores import notebook, write_half_right
 from test_grade_cli import INTERRUPTED
 from test_grade_hostile import BY_NAME as HOSTILE
@@ -43,6 +43,7 @@ from mlkit.grading.cluster import ClusterTLS, check_address, cluster_job
 from mlkit.grading.cluster_worker import KitVersion, grade_on_worker, source_hash
 from mlkit.grading.exceptions import ClusterError
 from mlkit.grading.job import Task
+from mlkit.grading.loopback_cluster import LoopbackCluster
 
 pytestmark = [pytest.mark.notebooks, pytest.mark.slow]
 
@@ -96,12 +97,12 @@ def rows(out: Path) -> list[dict[str, str]]:
 
 
 @pytest.fixture(scope="module")
-def cluster(tmp_path_factory) -> Iterator[DaskCluster]:
+def cluster(tmp_path_factory) -> Iterator[LoopbackCluster]:
     """A TLS scheduler and workers w1, w2 on 127.0.0.1, certificates by `mlkit cluster certs`."""
     folder = tmp_path_factory.mktemp("cluster")
     made = runner.invoke(app, ["cluster", "certs", str(folder / "certs")])
     assert made.exit_code == 0, made.output
-    running = DaskCluster(folder, folder / "certs", {"MLKIT_SCRATCH": str(folder / "scratch")})
+    running = LoopbackCluster(folder, folder / "certs", {"MLKIT_SCRATCH": str(folder / "scratch")})
     try:
         running.start_scheduler()
         running.start_workers("w1", "w2")
@@ -111,7 +112,7 @@ def cluster(tmp_path_factory) -> Iterator[DaskCluster]:
 
 
 @pytest.fixture
-def two_workers(cluster) -> Iterator[DaskCluster]:
+def two_workers(cluster) -> Iterator[LoopbackCluster]:
     """The cluster with exactly w1 and w2 before and after the test."""
     yield cluster
     for name in set(cluster.workers) - {"w1", "w2"}:
@@ -121,7 +122,7 @@ def two_workers(cluster) -> Iterator[DaskCluster]:
         cluster.start_workers(*missing)
 
 
-def kill_a_busy_worker(cluster: DaskCluster, timeout: float = 60) -> tuple[str, int]:
+def kill_a_busy_worker(cluster: LoopbackCluster, timeout: float = 60) -> tuple[str, int]:
     """Wait until a worker grades a submission for a second, SIGKILL it; its name and pid."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -134,7 +135,7 @@ def kill_a_busy_worker(cluster: DaskCluster, timeout: float = 60) -> tuple[str, 
     raise AssertionError("no worker started grading")
 
 
-def sandboxes(cluster: DaskCluster) -> list[str]:
+def sandboxes(cluster: LoopbackCluster) -> list[str]:
     """The command lines of the kernels the workers run now."""
     found = []
     for worker in cluster.workers.values():
@@ -313,12 +314,7 @@ def test_a_run_whose_workers_all_left_stops_and_says_how_to_go_on(
 
 def test_a_worker_with_other_tests_is_refused(two_workers, tmp_path):
     cluster = two_workers
-    other = tmp_path / "other-solutions"
-    other.mkdir()
-    nb = nbformat.read(SOLUTION, as_version=4)
-    tests = next(c for c in nb.cells if c.metadata.get("mlkit", {}).get("kind") == "tests")
-    tests.source += "\n# a test edited on one machine only"
-    nbformat.write(nb, other / SOLUTION.name)
+    other = other_solutions(tmp_path / "other-solutions")
     cluster.start_workers("odd", env={"MLKIT_SOLUTIONS": str(other)})
     odd = cluster.worker_addresses()["odd"]
     subs, out = solutions(tmp_path / "subs", "a"), tmp_path / "out"
@@ -339,10 +335,47 @@ def test_a_task_sent_to_a_worker_of_another_kit_is_refused_there(two_workers, tm
     task = Task("a", None, "nothing submitted", str(SOLUTION), "", "", "process", {}, "key")
     job = cluster_job(task, spec, ours, SOLUTION.read_bytes())
     answer = cluster.client().submit(grade_on_worker, job, pure=False).result(timeout=60)
-    assert set(answer) == {"refused"}
+    assert set(answer) == {"refused", "worker"}
     theirs = f"00_welcome tests {spec.tests_hash[:12]}, but this grader runs mlkit "
     assert theirs in answer["refused"]
     assert "00_welcome tests 000000000000: install the same mlkit" in answer["refused"]
+
+
+def other_solutions(folder: Path) -> Path:
+    """A solutions folder whose lab 00 has tests edited on one machine only."""
+    folder.mkdir()
+    nb = nbformat.read(SOLUTION, as_version=4)
+    tests = next(c for c in nb.cells if c.metadata.get("mlkit", {}).get("kind") == "tests")
+    tests.source += "\n# a test edited on one machine only"
+    nbformat.write(nb, folder / SOLUTION.name)
+    return folder
+
+
+def test_a_worker_of_another_kit_that_joins_mid_run_is_left_out(two_workers, tmp_path, capsys):
+    """Its tasks go back to the workers that passed the checks; the run goes on."""
+    cluster = two_workers
+    learners = [f"l{index:02d}" for index in range(12)]
+    subs, out = solutions(tmp_path / "subs", *learners), tmp_path / "out"
+    thread, outcome = in_background(
+        submissions=subs, assignment="00", out=out, cluster=cluster.address, tls=cluster.tls
+    )
+    deadline = time.monotonic() + 60
+    while not any(cluster.client().processing().values()) and time.monotonic() < deadline:
+        time.sleep(0.1)  # the run passed its checks and w1, w2 took their first tasks
+    env = {"MLKIT_SOLUTIONS": str(other_solutions(tmp_path / "other"))}
+    cluster.start_workers("odd", env=env)  # the scheduler's queue feeds it at once
+    odd = cluster.worker_addresses()["odd"]
+    thread.join(timeout=300)
+    assert "error" not in outcome, outcome
+    assert [(r["learner"], r["total"], r["status"]) for r in rows(out)] == [
+        (learner, "8", "ok") for learner in learners
+    ]
+    graded_by = {entry["worker"] for entry in outcome["report"].learners.values()}
+    assert odd not in graded_by
+    assert graded_by <= set(cluster.worker_addresses().values())
+    said = capsys.readouterr().err
+    assert said.count("mlkit grade: leaving out a worker: ") == 1, said
+    assert f"the worker {odd} runs mlkit {mlkit.__version__} (source " in said
 
 
 def nothing_submitted(folder: Path) -> Path:
@@ -384,13 +417,23 @@ def test_a_docker_worker_without_an_engine_is_refused(two_workers, tmp_path):
 
 
 @pytest.mark.docker
-def test_a_docker_lab_goes_to_the_docker_worker(two_workers, tmp_path, docker_engine):
+def test_a_docker_lab_is_graded_end_to_end_on_the_docker_worker(
+    two_workers, tmp_path, docker_engine
+):
+    """Lab 03's solution (its hidden tests build and run an image) and a learner who handed
+    in nothing: both go to the one worker with the `docker` resource; full marks and 0."""
     cluster = two_workers
     cluster.start_workers("docker-1", resources="docker=1")
     subs, out = nothing_submitted(tmp_path / "subs"), tmp_path / "out"
+    shutil.copy(notebook("solutions", "03"), subs / "solver.ipynb")
     report = grade(subs, "03", out, cluster=cluster.address, tls=cluster.tls, progress=False)
-    assert report.learners["alice"]["status"] == "missing"
-    assert report.learners["alice"]["worker"] == cluster.worker_addresses()["docker-1"]
+    docker_worker = cluster.worker_addresses()["docker-1"]
+    spec = read_assignment(notebook("solutions", "03"))
+    full = sum(q.points for q in spec.questions.values() if not q.manual)
+    solver, alice = report.learners["solver"], report.learners["alice"]
+    assert (solver["status"], solver["score"]) == ("ok", full), solver["summary"]
+    assert alice["status"] == "missing"
+    assert solver["worker"] == alice["worker"] == docker_worker
 
 
 @pytest.mark.parametrize(
@@ -452,3 +495,48 @@ def test_a_scheduler_gone_stops_the_run_and_the_same_command_resumes(cluster, tm
     assert again.reused == finished
     assert again.graded == sorted(set("abc") - set(finished))
     assert [r["total"] for r in rows(out)] == ["8"] * 3
+
+
+def test_cluster_check_lists_the_workers_and_what_they_can_grade(two_workers):
+    cluster = two_workers
+    base = ["cluster", "check", cluster.address, "--certs", str(cluster.certs)]
+    checked = runner.invoke(app, [*base, "-a", "00"])
+    assert checked.exit_code == 0, checked.output
+    assert f"scheduler {cluster.address}, dashboard http" in checked.output
+    for name, address in cluster.worker_addresses().items():
+        assert (
+            f"worker {name} at {address}: 1 thread(s), resources: none; grades with its own "
+            "copy of the tests"
+        ) in checked.output
+    assert f"ready to grade 00_welcome (mlkit {mlkit.__version__} (source " in checked.output
+    assert "2 of 2 worker(s) can take its submissions" in checked.output
+    docker = runner.invoke(app, [*base, "-a", "03"])
+    assert docker.exit_code == 2
+    assert "03_containers needs a Docker engine on the worker" in docker.output
+
+
+def test_cluster_local_grades_and_stops_everything_on_ctrl_c(tmp_path):
+    env = {**os.environ, "MLKIT_SCRATCH": str(tmp_path / "scratch")}
+    command = [sys.executable, "-m", "mlkit.cli", "cluster", "local", "--workers", "2"]
+    local = subprocess.Popen(command, stdout=subprocess.PIPE, text=True, env=env)
+    try:
+        said = []
+        for line in local.stdout:  # type: ignore[union-attr]
+            said.append(line)
+            if line.startswith("Ctrl-C stops"):
+                break
+        address = said[0].split()[1]
+        assert address.startswith("tcp://127.0.0.1:"), said
+        assert f"  mlkit grade SUBMISSIONS -a NN -o OUT --cluster {address}\n" in said
+        family = psutil.Process(local.pid).children(recursive=True)
+        assert len([p for p in family if "dask" in " ".join(p.cmdline())]) == 3
+        subs, out = solutions(tmp_path / "subs", "a"), tmp_path / "out"
+        report = grade(subs, "00", out, cluster=address, progress=False)
+        assert report.learners["a"]["score"] == 8
+        local.send_signal(signal.SIGINT)
+        assert local.wait(timeout=60) == 0
+        _, alive = psutil.wait_procs(family, timeout=30)
+        assert alive == [], alive
+    finally:
+        if local.poll() is None:
+            local.kill()

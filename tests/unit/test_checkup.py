@@ -20,6 +20,7 @@ def test_all_checks_report_and_pass_on_a_set_up_machine(capsys):
         "docker",
         "haproxy",
         "redis-server",
+        "dask",
         "free port",
         "disk space",
     }
@@ -50,6 +51,24 @@ def test_missing_haproxy_is_optional_and_names_the_package(monkeypatch):
     result = doctor.check_haproxy()
     assert result.ok is False and result.required is False
     assert result.line().startswith("WARN") and "apt-get install haproxy" in result.line()
+
+
+def test_dask_passes_with_its_dashboard_and_warns_without_bokeh(monkeypatch):
+    found = doctor.check_dask()
+    assert found.ok and not found.required, found.line()
+    assert found.detail.startswith("distributed 2026.8.0, dashboard with bokeh ")
+    real = doctor.md.version
+
+    def no_bokeh(name: str) -> str:
+        if name == "bokeh":
+            raise doctor.md.PackageNotFoundError(name)
+        return real(name)
+
+    monkeypatch.setattr(doctor.md, "version", no_bokeh)
+    without = doctor.check_dask()
+    assert without.line().startswith("WARN  dask"), without.line()
+    assert "no bokeh, so the dashboard shows no pages" in without.detail
+    assert "make setup" in without.line()
 
 
 def test_exit_code_is_nonzero_only_for_required_failures(monkeypatch):

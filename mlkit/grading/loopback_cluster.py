@@ -1,11 +1,13 @@
-"""A real Dask cluster on 127.0.0.1 for the grading tests: `dask scheduler` and `dask worker`
-processes, each a LoggedProcess with its own log, on ports from free_port.
+"""A Dask cluster of real processes on 127.0.0.1: `dask scheduler` and `dask worker`.
 
-The scheduler is used once it listens on its port and its own process owns the port;
-a worker once the scheduler lists it by name. With `certs` (a folder written by `mlkit
-cluster certs`) every connection is TLS with those certificates, as on a real cluster
-(README.md, "Grading on a cluster"). Workers run with one thread and no nanny, so that
-killing a worker's process kills the worker (tests/grading/test_grade_cluster.py).
+For trying `mlkit grade --cluster` on one machine (`mlkit cluster local`), for the
+grading benchmark's cluster mode (bench/grading.py) and for the cluster tests
+(tests/grading/test_grade_cluster.py). Each process is a LoggedProcess with its own log,
+on ports from free_port. The scheduler is used once it listens on its port and its own
+process owns the port; a worker once the scheduler lists it by name. With `certs` (a
+folder written by `mlkit cluster certs`) every connection is TLS with those certificates,
+as on a real cluster (README.md, "Grading on a cluster"). Workers run without a nanny, so
+that killing a worker's process kills the worker, as when its machine dies.
 """
 
 from __future__ import annotations
@@ -23,12 +25,13 @@ from distributed import Client
 from mlkit._runtime.net import LOCALHOST, free_port, is_listening, owns_port
 from mlkit._runtime.process import LoggedProcess
 from mlkit.grading.cluster import ClusterTLS
+from mlkit.grading.exceptions import ClusterError
 
 START_TIMEOUT = 60.0
 START_ATTEMPTS = 3
 
 
-class ClusterStartError(RuntimeError):
+class ClusterStartError(ClusterError):
     """A scheduler or worker did not come up; carries its log's tail."""
 
 
@@ -41,8 +44,8 @@ def _tls_options(certs: Path | None, role: str) -> list[str]:
 
 
 @dataclass
-class DaskCluster:
-    """A scheduler and named workers started by the test; stop() ends them all."""
+class LoopbackCluster:
+    """A scheduler and named workers on 127.0.0.1; stop() ends them all."""
 
     folder: Path
     certs: Path | None
@@ -81,6 +84,10 @@ class DaskCluster:
             process.stop(grace=2.0)
             if attempt == START_ATTEMPTS or port:
                 raise ClusterStartError(f"dask scheduler did not start:\n{process.log_tail(30)}")
+
+    def is_running(self) -> bool:
+        """True while the scheduler's process runs."""
+        return self.scheduler is not None and self.scheduler.is_running()
 
     def client(self) -> Client:
         """A client of this cluster (one per scheduler, closed by stop())."""
