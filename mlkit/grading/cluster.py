@@ -394,7 +394,7 @@ class ClusterRun:
                 self.client.run(stop_run, run, self.sandbox, on_error="ignore")
             for future, task in futures.items():
                 if task.learner not in results and future.status == "finished":
-                    with contextlib.suppress(ClusterError):
+                    with contextlib.suppress(ClusterError, _Refused):
                         self._collect(task, future, results, out, counts)
             raise
         finally:
