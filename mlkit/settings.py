@@ -36,13 +36,23 @@ def quick_mode() -> bool:
     return os.environ.get(QUICK_ENV, "").strip().lower() in {"1", "true", "yes", "on"}
 
 
+def default_scratch() -> Path:
+    """`<project>/.scratch` in a checkout of the project; for a kit installed as a package
+    (a grading cluster's image, where the folder above `mlkit/` is site-packages),
+    `$XDG_CACHE_HOME/mlkit` (default `~/.cache/mlkit`)."""
+    root = repo_root()
+    if (root / "pyproject.toml").is_file():
+        return root / ".scratch"
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "mlkit"
+
+
 def scratch_dir(*parts: str) -> Path:
-    """A folder under the scratch area (`MLKIT_SCRATCH`, default `<project>/.scratch`).
+    """A folder under the scratch area (`MLKIT_SCRATCH`, default `default_scratch()`).
 
     The folder is created if needed. Notebooks keep servers' logs, bentos and
     temporary files here so that nothing lands in the course folders.
     """
-    base = Path(os.environ.get(SCRATCH_ENV) or repo_root() / ".scratch")
+    base = Path(os.environ.get(SCRATCH_ENV) or default_scratch())
     path = base.joinpath(*parts)
     path.mkdir(parents=True, exist_ok=True)
     return path

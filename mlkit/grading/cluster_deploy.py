@@ -163,12 +163,17 @@ def _tls_args(role: str) -> list[str]:
 
 def _pod(settings: KubernetesSettings, container: dict[str, Any]) -> dict[str, Any]:
     """A pod spec running container, not as root, with the certificates mounted read-only
-    (readable by the pod's group, `fsGroup`) and an empty scratch folder."""
+    (readable by the pod's group, `fsGroup`) and an empty scratch folder (MLKIT_SCRATCH:
+    the scheduler imports mlkit too, to read the tasks it is sent)."""
     container["volumeMounts"] = [
         {"name": "certs", "mountPath": CERTS_MOUNT, "readOnly": True},
         {"name": "scratch", "mountPath": SCRATCH_MOUNT},
     ]
     container["securityContext"] = {"allowPrivilegeEscalation": False, "runAsNonRoot": True}
+    container["env"] = [
+        *container.get("env", []),
+        {"name": "MLKIT_SCRATCH", "value": SCRATCH_MOUNT},
+    ]
     size = {"cpu": str(settings.cores), "memory": settings.memory}
     container["resources"] = {"requests": dict(size), "limits": dict(size)}
     return {
@@ -214,10 +219,7 @@ def kubernetes_cluster(settings: KubernetesSettings) -> dict[str, Any]:
             "dask", "worker", "--name", "$(DASK_WORKER_NAME)", "--nthreads", str(settings.cores),
             "--dashboard-address", f":{WORKER_DASHBOARD_PORT}", *_tls_args("worker"),
         ],
-        "env": [
-            {"name": "DASK_SCHEDULER_ADDRESS", "value": settings.scheduler_address},
-            {"name": "MLKIT_SCRATCH", "value": SCRATCH_MOUNT},
-        ],
+        "env": [{"name": "DASK_SCHEDULER_ADDRESS", "value": settings.scheduler_address}],
         "ports": [
             {"name": "http-dashboard", "containerPort": WORKER_DASHBOARD_PORT, "protocol": "TCP"}
         ],
