@@ -92,6 +92,7 @@ def call_service(
     timeout: float = 45.0,
     headers: dict[str, str] | None = None,
     tls_cert: str | os.PathLike[str] | None = None,
+    source: str | None = None,
 ) -> list[dict[str, Any]]:
     """Serve a copy of `service_file` in a fresh folder and process, run `steps`, stop it.
 
@@ -100,15 +101,25 @@ def call_service(
     server counts as started when `/livez` answers, so a service whose readiness check
     is wrong can still be tested; `timeout` bounds the start, `env` adds environment
     variables, `headers` go with every HTTP step (a step's own headers win), and
-    `tls_cert` is the certificate of a service that serves HTTPS. Raises
+    `tls_cert` is the certificate of a service that serves HTTPS; `source`, when given, is
+    served in the copy instead of the file's own text (module 09's lab checks each part of
+    a service on its own; the file need not exist, its folder must). Raises
     `mlkit.serving.ServiceStartError` (with the server's log) when it does not start.
     Only the file and the Python files beside it are copied (a project's `api_guard.py`):
     data such as a model must be named in `env`.
     """
-    source = Path(service_file).expanduser()
-    if not source.is_file():
+    source_file = Path(service_file).expanduser()
+    if source is not None and not isinstance(source, str):
+        raise TypeError(
+            f"source: expected the service's Python source as a str, got {type(source).__name__}."
+        )
+    if source is not None and not source_file.parent.is_dir():
         raise FileNotFoundError(
-            f"service_file: no file at '{source}'. Expected the service.py you wrote with "
+            f"service_file: no folder '{source_file.parent}' to serve the source from."
+        )
+    if source is None and not source_file.is_file():
+        raise FileNotFoundError(
+            f"service_file: no file at '{source_file}'. Expected the service.py you wrote with "
             "%%writefile."
         )
     _check_steps(steps)
@@ -121,9 +132,13 @@ def call_service(
         )
     folder = Path(tempfile.mkdtemp(prefix="call-", dir=scratch_dir("services")))
     try:
-        for module in source.parent.glob("*.py"):  # such as the api_guard.py it imports
+        for module in source_file.parent.glob("*.py"):  # such as the api_guard.py it imports
             shutil.copy(module, folder / module.name)
-        copy = Path(shutil.copy(source, folder / source.name))
+        copy = folder / source_file.name
+        if source is None:
+            shutil.copy(source_file, copy)
+        else:
+            copy.write_text(source)
         replies = []
         with (
             serve_in_background(

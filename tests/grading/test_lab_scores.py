@@ -197,23 +197,27 @@ CASES = [
     ),
     LabCase(
         "09",
-        # A model of 3 boosting rounds (q1 misses the MAE target), libraries left unpinned (q3
-        # fails the safety check, before any build), an alert rule without a hold (q5 pages
-        # on a one-window blip) and an autoscaler without a scale-down window (q8: the
-        # balancer still fails over, the policy drops replicas in a dip).
+        # A model of 3 boosting rounds (q1 misses the MAE target), a middleware that lets any
+        # key through (q2b keeps "no key gets 401", loses "only the right key"; q2a, checked
+        # with the course's middleware, keeps its points), libraries left unpinned (q3 fails
+        # the safety check, before any build), an alert rule without a hold (q5 pages on a
+        # one-window blip) and an autoscaler without a scale-down window (q8: the balancer
+        # still fails over, the policy drops replicas in a dip).
         half_right={
             "q1": (
                 "HistGradientBoostingRegressor(max_iter=100,",
                 "HistGradientBoostingRegressor(max_iter=3,",
             ),
+            "q2b": ("if not hmac.compare_digest(sent, self.key):", "if not sent:"),
             "q3": ('f"{name}=={version(name)}"', "name"),
             "q5": ('"n_drifted", ">", 0, hold=1)', '"n_drifted", ">", 0, hold=0)'),
             "q8": ('"scale_down_window_s": 300', '"scale_down_window_s": 0'),
         },
-        auto={"q1": 3, "q2": 4, "q3": 2, "q4": 3, "q5": 3, "q8": 3},
+        auto={"q1": 3, "q2a": 2, "q2b": 2, "q3": 2, "q4": 3, "q5": 3, "q8": 3},
         by_hand=("q6", "q7"),
-        half_right_points={"q1": 2, "q3": 0, "q5": 2, "q8": 2},
+        half_right_points={"q1": 2, "q2b": 1, "q3": 0, "q5": 2, "q8": 2},
         feedback={
+            "q2b": "'wrong key': 200",
             "q3": "is not 'name==version'",
             "q1": "the target is below 3.2",
             "q5": "should not alert",

@@ -80,16 +80,51 @@ def test_build_and_run_wants_an_api_key(project):
         capstone.build_and_run(project.folder, [], api_key="")
 
 
-def test_the_solution_writes_the_reference_service():
+def test_the_solution_writes_the_reference_service_in_parts():
     if not SOLUTION.is_file():
         pytest.fail(f"{SOLUTION} is missing")
     nb = nbformat.read(SOLUTION, as_version=4)
-    cell = next(c for c in nb.cells if c.metadata.get("mlkit", {}).get("question") == "q2")
-    lines = cell.source.splitlines(keepends=True)[1:]  # after the %%writefile line
-    source = "".join(line for line in lines if "### BEGIN SOLUTION" not in line)
-    source = "".join(line for line in source.splitlines(True) if "### END SOLUTION" not in line)
-    # a cell's last line has no newline of its own; the written file's text is the same
-    assert source.rstrip("\n") == capstone.SERVICE_SOURCE.rstrip("\n"), json.dumps(source)[:200]
+    written = {}
+    for cell in nb.cells:
+        first, _, body = cell.source.partition("\n")
+        if cell.cell_type == "code" and first.startswith("%%writefile {SERVICE_PARTS}/"):
+            lines = body.splitlines(keepends=True)
+            markers = ("### BEGIN SOLUTION", "### END SOLUTION")
+            kept = [line for line in lines if not any(m in line for m in markers)]
+            written[first.rsplit("/", 1)[1]] = "".join(kept)
+    assert sorted(written) == sorted(capstone.PART_FILES.values())
+    for name, file in capstone.PART_FILES.items():
+        # a cell's last line has no newline of its own; the parts are joined stripped
+        assert written[file].strip("\n") == capstone.REFERENCE_PARTS[name].strip("\n"), (
+            name,
+            json.dumps(written[file])[:200],
+        )
+
+
+def test_parts_join_into_the_service_and_each_is_checked_with_the_others_reference(tmp_path):
+    for name, file in capstone.PART_FILES.items():
+        (tmp_path / file).write_text(capstone.REFERENCE_PARTS[name])
+    target = capstone.write_service(tmp_path, tmp_path / "service.py")
+    assert target.read_text() == capstone.SERVICE_SOURCE
+    compile(capstone.SERVICE_SOURCE, "service.py", "exec")
+
+    mine = {**capstone.read_parts(tmp_path), "q2b": "class ApiKeyMiddleware:  # mine\n    pass\n"}
+    hybrid = capstone.with_reference_parts(mine, keep="q2b")
+    assert "# mine" in hybrid and capstone.REFERENCE_PARTS["q2a"].strip("\n") in hybrid
+    assert capstone.with_reference_parts(mine, keep="q2a") == capstone.SERVICE_SOURCE
+    with pytest.raises(ValueError, match="keep"):
+        capstone.with_reference_parts(mine, keep="header")
+
+
+def test_an_unfinished_or_missing_part_is_named(tmp_path):
+    placeholder = '    raise NotImplementedError("Replace this line with your answer to q2a.")\n'
+    parts = {"header": "import os\n", "q2a": "class Order:\n" + placeholder, "q2b": ""}
+    assert "q2a still raises NotImplementedError" in capstone.unfinished_part(parts, "q2a")
+    assert "q2b.py was not written" in capstone.unfinished_part(parts, "q2b")
+    assert capstone.unfinished_part(capstone.REFERENCE_PARTS, "q2a") is None
+    assert capstone.read_parts(tmp_path) == dict.fromkeys(capstone.REFERENCE_PARTS, "")
+    with pytest.raises(FileNotFoundError, match="header.py, q2a.py, q2b.py"):
+        capstone.write_service(tmp_path, tmp_path / "service.py")
 
 
 def test_bento_tag_is_read_through_rich_colour_codes():

@@ -94,6 +94,22 @@ def test_bad_steps_are_named(tmp_path, steps, words):
         assert word in str(caught.value)
 
 
+def test_source_is_served_instead_of_the_file_beside_its_modules(tmp_path):
+    (tmp_path / "doubling.py").write_text("FACTOR = 3\n")
+    source = ECHO_SERVICE.replace("return 2 * x", "return FACTOR * x")
+    source = "from doubling import FACTOR\n" + textwrap.dedent(source)
+
+    step = {"post": "/double", "json": {"x": 2}}
+    replies = call_service(tmp_path / "service.py", [step], source=source)
+
+    assert replies[0]["json"] == 6.0
+    assert not (tmp_path / "service.py").exists()  # the file need not exist; its folder must
+    with pytest.raises(FileNotFoundError, match="no folder"):
+        call_service(tmp_path / "gone" / "service.py", [], source=source)
+    with pytest.raises(TypeError, match="source"):
+        call_service(tmp_path / "service.py", [], source=b"import bentoml")
+
+
 def test_missing_file_and_bad_wait_for_are_named(tmp_path):
     with pytest.raises(FileNotFoundError, match="service_file"):
         call_service(tmp_path / "service.py", [])
