@@ -1,5 +1,7 @@
 """The `mlkit` command line: `doctor`, `assign`, `grade`, `cluster` (certs, check, local,
-slurm, k8s), `manifests` and `serve`."""
+slurm, k8s), `manifests`, `serve`, and a class on JupyterHub: `hub-config`, `exchange` and
+the calls to it (`release`, `fetch`, `submit`, `submissions`, `collect`, `return-feedback`,
+`feedback`)."""
 
 from __future__ import annotations
 
@@ -58,7 +60,10 @@ def _argument_name(param: Any) -> str:
 
 
 app = typer.Typer(
-    help="mlkit: the course kit's command line (doctor, assign, grade, manifests, serve).",
+    help=(
+        "mlkit: the course kit's command line (doctor, assign, grade, manifests, serve, "
+        "and the class exchange)."
+    ),
     no_args_is_help=True,
     add_completion=False,
     rich_markup_mode=None,
@@ -68,7 +73,7 @@ app = typer.Typer(
 @app.callback()
 def main() -> None:
     """mlkit: check your machine, generate labs, grade submissions, write Kubernetes manifests,
-    serve replicas behind a load balancer."""
+    serve replicas behind a load balancer, hand labs out and in through a class hub."""
 
 
 @app.command(cls=PlainHelpCommand)

@@ -15,6 +15,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import httpx
 
@@ -137,7 +138,7 @@ class Exchange:
         receipts = list(self.call("GET", f"api/labs/{lab}/latest").json())
         for receipt in receipts:
             learner = receipt["learner"]
-            response = self.call("GET", f"api/labs/{lab}/submissions/{learner}")
+            response = self.call("GET", f"api/labs/{lab}/submissions/{quote(learner, safe='')}")
             folder = out / file_stem(learner)
             write_atomic(folder / response.headers["X-Mlkit-Filename"], response.content)
         return receipts
@@ -158,13 +159,13 @@ class Exchange:
             )
         for learner, entry in results["learners"].items():
             page = (grading_out / entry["feedback"]).read_bytes()
-            self.call("PUT", f"api/labs/{lab}/feedback/{learner}", body=page)
+            self.call("PUT", f"api/labs/{lab}/feedback/{quote(learner, safe='')}", body=page)
         return sorted(results["learners"])
 
     def feedback(self, lab: str, home: Path) -> Path:
         """Your feedback page for lab, saved as `home/NN-feedback.html`."""
         me = self.whoami()["name"]
-        response = self.call("GET", f"api/labs/{check_lab(lab)}/feedback/{me}")
+        response = self.call("GET", f"api/labs/{check_lab(lab)}/feedback/{quote(me, safe='')}")
         target = home / f"{lab}-feedback.html"
         write_atomic(target, response.content)
         return target
