@@ -1,6 +1,7 @@
 # mlkit: two commands for a newcomer.
 #   make lab    set everything up and open JupyterLab on course/ and labs/
 #   make test   set everything up and run the whole test suite (and the grading benchmark)
+#   make hub-tools  JupyterHub's proxy for a class hub (npm ci; `make test` runs it too)
 #   make bench  the four benchmarks at full size (grading, serving, drift, cache)
 # CI runs `bash .ci/run`, which installs the system packages (Docker, debootstrap,
 # Chromium, Redis), starts the Docker engine, builds the local base image and calls `make test`.
@@ -13,7 +14,7 @@ LAB_PORT ?= 8888
 ROOT_FLAG := $(if $(filter 0,$(shell id -u)),--allow-root,)
 PYTEST_ARGS ?=
 
-.PHONY: setup lab test lint assign bench clean-scratch
+.PHONY: setup hub-tools lab test lint assign bench clean-scratch
 
 setup: $(STAMP)
 
@@ -24,6 +25,15 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	$(BIN)/python -m ipykernel install --sys-prefix --name python3 --display-name "Python 3 (mlkit)"
 	touch $(STAMP)
+
+# JupyterHub's proxy for a class hub (mlkit/hub): configurable-http-proxy, pinned in
+# package.json and package-lock.json, installed into node_modules/ (needs Node.js >= 20).
+NODE_TOOLS := node_modules/.package-lock.json
+
+hub-tools: $(NODE_TOOLS)
+
+$(NODE_TOOLS): package.json package-lock.json
+	npm ci --no-audit --no-fund
 
 # JupyterLab at the project folder, with the kit's Jupyter configuration (jupyter-config/:
 # instructor folders hidden, kernel traffic encrypted, no news or update checks).
@@ -38,7 +48,7 @@ lint: setup
 	$(BIN)/ruff format --check mlkit tests bench
 	$(BIN)/mypy
 
-test: setup lint
+test: setup hub-tools lint
 	$(BIN)/mlkit assign --check
 	MLKIT_QUICK=1 $(BIN)/pytest tests course solutions --nbval-lax --nbval-current-env \
 		--nbval-cell-timeout=600 -p no:cacheprovider --durations=20 $(PYTEST_ARGS)

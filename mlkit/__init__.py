@@ -13,7 +13,7 @@ os.environ.setdefault("BENTOML_HOME", str(bentoml_home()))
 
 __version__ = "0.1.0"
 
-__all__ = ["__version__", "quick_mode", "scratch_dir", "doctor", "check"]
+__all__ = ["__version__", "quick_mode", "scratch_dir", "doctor", "check", "submit"]
 
 
 def doctor(*, require_docker: bool = False) -> bool:
@@ -31,3 +31,13 @@ def check(question: str) -> bool:
     from mlkit.grading.selfcheck import check as _check
 
     return _check(question)
+
+
+def submit(path: str | os.PathLike[str] | None = None) -> dict[str, object]:
+    """Submit a lab notebook (default: this one) to the class exchange; print the receipt.
+
+    Works in a server started by the class hub (see README, "A class on JupyterHub").
+    """
+    from mlkit.hub.client import submit as _submit
+
+    return _submit(path)

@@ -188,6 +188,35 @@ def check_dask() -> Check:
     return Check("dask", True, f"distributed {version}, {dashboard}", required=False)
 
 
+def check_class_hub() -> Check:
+    """JupyterHub and its proxy (configurable-http-proxy) run here: a class hub with the
+    exchange (`mlkit hub-config`, `mlkit exchange`). Optional: a learner's laptop needs neither."""
+    from mlkit.hub.config import PROXY_INSTALL_HINT, proxy_command
+
+    fix = f"For a class hub, `make setup` (jupyterhub is pinned) and {PROXY_INSTALL_HINT}."
+    try:
+        hub = md.version("jupyterhub")
+    except md.PackageNotFoundError:
+        return Check("class hub", False, "jupyterhub is not installed", required=False, fix=fix)
+    proxy = proxy_command()
+    if not proxy.exists():
+        detail = f"jupyterhub {hub}; no proxy at {proxy}"
+        return Check("class hub", False, detail, required=False, fix=fix)
+    try:
+        found = subprocess.run(
+            [str(proxy), "--version"], capture_output=True, text=True, timeout=30
+        )
+    except (OSError, subprocess.TimeoutExpired) as err:
+        detail = f"{proxy} --version failed: {err}"
+        return Check("class hub", False, detail, required=False, fix=fix)
+    if found.returncode != 0:
+        said = (found.stderr or found.stdout).strip().splitlines()[-1:] or ["no output"]
+        detail = f"{proxy} --version failed: {said[0]}"
+        return Check("class hub", False, detail, required=False, fix=fix)
+    detail = f"jupyterhub {hub}, configurable-http-proxy {found.stdout.strip()}"
+    return Check("class hub", True, detail, required=False)
+
+
 def check_free_port() -> Check:
     """A TCP port can be opened on 127.0.0.1 (services and JupyterLab need one)."""
     try:
@@ -221,6 +250,7 @@ def run_checks(require_docker: bool = False) -> list[Check]:
         check_haproxy,
         check_redis,
         check_dask,
+        check_class_hub,
         check_free_port,
         check_disk,
     ]

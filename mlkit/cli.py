@@ -1,5 +1,7 @@
 """The `mlkit` command line: `doctor`, `assign`, `grade`, `cluster` (certs, check, local,
-slurm, k8s), `manifests` and `serve`."""
+slurm, k8s), `manifests`, `serve`, and a class on JupyterHub: `hub-config`, `exchange` and
+the calls to it (`release`, `fetch`, `submit`, `submissions`, `collect`, `return-feedback`,
+`feedback`)."""
 
 from __future__ import annotations
 
@@ -58,7 +60,10 @@ def _argument_name(param: Any) -> str:
 
 
 app = typer.Typer(
-    help="mlkit: the course kit's command line (doctor, assign, grade, manifests, serve).",
+    help=(
+        "mlkit: the course kit's command line (doctor, assign, grade, manifests, serve, "
+        "and the class exchange)."
+    ),
     no_args_is_help=True,
     add_completion=False,
     rich_markup_mode=None,
@@ -68,7 +73,7 @@ app = typer.Typer(
 @app.callback()
 def main() -> None:
     """mlkit: check your machine, generate labs, grade submissions, write Kubernetes manifests,
-    serve replicas behind a load balancer."""
+    serve replicas behind a load balancer, hand labs out and in through a class hub."""
 
 
 @app.command(cls=PlainHelpCommand)
@@ -476,6 +481,155 @@ def serve(
 
 def _interrupt(signum: int, frame: object) -> None:
     raise KeyboardInterrupt
+
+
+# A class on JupyterHub: the exchange service and the calls to it (mlkit/hub/).
+
+
+@app.command(cls=PlainHelpCommand)
+def exchange(
+    data: str = typer.Option(
+        ..., "--data", help="Folder of the exchange's database and notebooks."
+    ),
+    db_url: str = typer.Option("", "--db-url", help="SQLAlchemy URL (default: SQLite in --data)."),
+    max_bytes: int = typer.Option(5_000_000, "--max-bytes", min=1, help="Largest notebook."),
+) -> None:
+    """Run the class exchange as a JupyterHub service (the hub starts it; see hub-config)."""
+    import logging
+    import os
+
+    from mlkit.hub.exchange import serve
+
+    url = os.environ.get("JUPYTERHUB_SERVICE_URL", "")
+    if not url or not os.environ.get("JUPYTERHUB_API_TOKEN"):
+        typer.echo(
+            "mlkit exchange: JUPYTERHUB_SERVICE_URL and JUPYTERHUB_API_TOKEN are not set; the "
+            "exchange runs as a service of a JupyterHub (write its config with "
+            "`mlkit hub-config`)",
+            err=True,
+        )
+        raise typer.Exit(2)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    prefix = os.environ.get("JUPYTERHUB_SERVICE_PREFIX", "/services/exchange/")
+    serve(Path(data), db_url or None, url, prefix, max_bytes)
+
+
+@app.command("hub-config", cls=PlainHelpCommand)
+def hub_config(
+    folder: str = typer.Argument(..., help="Folder for the hub's config, database and files."),
+    port: int = typer.Option(8000, help="The hub's public port on 127.0.0.1."),
+    instructor: Annotated[
+        list[str] | None,
+        typer.Option("--instructor", help="An instructor's hub name (repeat for each)."),
+    ] = None,
+    authenticator: str = typer.Option("pam", help="JupyterHub authenticator (pam, ...)."),
+) -> None:
+    """Write FOLDER/jupyterhub_config.py: a class hub with the exchange and its roles."""
+    from mlkit._runtime.net import free_port
+    from mlkit.hub.config import HubSettings, write_hub_config
+
+    settings = HubSettings(
+        folder=Path(folder).resolve(),
+        port=port,
+        hub_port=free_port(),
+        proxy_api_port=free_port(),
+        exchange_port=free_port(),
+        instructors=instructor or [],
+        authenticator=authenticator,
+    )
+    path = write_hub_config(settings)
+    typer.echo(f"wrote {path}\nstart the hub: jupyterhub -f {path}")
+
+
+def _exchange() -> Any:
+    from mlkit.hub.client import Exchange
+
+    return Exchange.from_env()
+
+
+def _run_exchange_call(command: str, call: Any) -> Any:
+    try:
+        return call()
+    except (MlkitError, OSError) as err:
+        typer.echo(f"mlkit {command}: {err}", err=True)
+        raise typer.Exit(1) from None
+
+
+@app.command(cls=PlainHelpCommand)
+def release(
+    notebook: str = typer.Argument(..., help="The lab to release, e.g. labs/00_welcome.ipynb."),
+    due: str = typer.Option(..., "--due", help="Due date, ISO 8601 (2027-01-31T23:59+00:00)."),
+    closes: str = typer.Option("", "--closes", help="Hard deadline: later submissions refused."),
+) -> None:
+    """Instructor: release a lab to the class exchange."""
+    done = _run_exchange_call(
+        "release", lambda: _exchange().release(Path(notebook), due, closes or None)
+    )
+    typer.echo(f"released lab {done['lab']} ({done['filename']}), due {done['due']}")
+
+
+@app.command(cls=PlainHelpCommand)
+def fetch(
+    lab: str = typer.Argument(..., help="Lab number, e.g. 00."),
+    home: str = typer.Option(".", "--to", help="Folder to copy it into."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace your copy of the lab."),
+) -> None:
+    """Copy a released lab into your folder (your own copy is kept unless --overwrite)."""
+    path = _run_exchange_call(
+        "fetch", lambda: _exchange().fetch(lab, Path(home), overwrite=overwrite)
+    )
+    typer.echo(f"lab {lab}: {path}")
+
+
+@app.command(cls=PlainHelpCommand)
+def submit(notebook: str = typer.Argument(..., help="Your lab notebook, NN_topic.ipynb.")) -> None:
+    """Submit a lab notebook to the class exchange; print the receipt."""
+    from mlkit.hub.client import submit as submit_notebook
+
+    _run_exchange_call("submit", lambda: submit_notebook(notebook))
+
+
+@app.command(cls=PlainHelpCommand)
+def submissions() -> None:
+    """List your own submissions: lab, time, sha256, late."""
+    for r in _run_exchange_call("submissions", lambda: _exchange().submissions()):
+        late = "  late" if r["late"] else ""
+        typer.echo(f"{r['lab']}  {r['submitted_at']}  {r['sha256']}{late}")
+
+
+@app.command(cls=PlainHelpCommand)
+def collect(
+    lab: str = typer.Argument(..., help="Lab number, e.g. 00."),
+    out: str = typer.Option("submissions", "--out", help="Folder for <learner>/NN_topic.ipynb."),
+) -> None:
+    """Instructor: fetch the latest submission of every learner, in the layout `grade` reads."""
+    receipts = _run_exchange_call("collect", lambda: _exchange().collect(lab, Path(out)))
+    late = [r["learner"] for r in receipts if r["late"]]
+    typer.echo(f"collected {len(receipts)} submission(s) of lab {lab} into {out}")
+    if late:
+        typer.echo(f"late: {', '.join(late)}")
+
+
+@app.command("return-feedback", cls=PlainHelpCommand)
+def return_feedback(
+    lab: str = typer.Argument(..., help="Lab number, e.g. 00."),
+    grading_out: str = typer.Argument(..., help="The --out folder of `mlkit grade`."),
+) -> None:
+    """Instructor: return each learner's feedback page to the exchange."""
+    sent = _run_exchange_call(
+        "return-feedback", lambda: _exchange().return_feedback(lab, Path(grading_out))
+    )
+    typer.echo(f"returned feedback of lab {lab} to {len(sent)} learner(s)")
+
+
+@app.command(cls=PlainHelpCommand)
+def feedback(
+    lab: str = typer.Argument(..., help="Lab number, e.g. 00."),
+    home: str = typer.Option(".", "--to", help="Folder to save NN-feedback.html in."),
+) -> None:
+    """Save your feedback page for a lab (open it in JupyterLab or a browser)."""
+    path = _run_exchange_call("feedback", lambda: _exchange().feedback(lab, Path(home)))
+    typer.echo(f"feedback: {path}")
 
 
 if __name__ == "__main__":

@@ -21,6 +21,7 @@ def test_all_checks_report_and_pass_on_a_set_up_machine(capsys):
         "haproxy",
         "redis-server",
         "dask",
+        "class hub",
         "free port",
         "disk space",
     }
@@ -69,6 +70,18 @@ def test_dask_passes_with_its_dashboard_and_warns_without_bokeh(monkeypatch):
     assert without.line().startswith("WARN  dask"), without.line()
     assert "no bokeh, so the dashboard shows no pages" in without.detail
     assert "make setup" in without.line()
+
+
+def test_class_hub_passes_here_and_names_npm_ci_without_the_proxy(monkeypatch, tmp_path):
+    from mlkit.hub import config
+
+    found = doctor.check_class_hub()
+    assert found.ok and not found.required, found.line()
+    assert found.detail == "jupyterhub 6.1.1, configurable-http-proxy 5.3.0"
+    monkeypatch.setattr(config, "proxy_command", lambda: tmp_path / "configurable-http-proxy")
+    without = doctor.check_class_hub()
+    assert without.line().startswith("WARN  class hub"), without.line()
+    assert "npm ci" in without.line() and str(tmp_path) in without.detail
 
 
 def test_exit_code_is_nonzero_only_for_required_failures(monkeypatch):

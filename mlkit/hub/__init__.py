@@ -1,0 +1,8 @@
+"""A class on JupyterHub: the exchange service, its storage, the hub config and the client.
+
+- `store`: releases, submissions and feedback (SQL rows, notebooks on disk by sha256);
+- `exchange`: the Tornado service the hub runs (`mlkit exchange`), every call
+  authenticated by the hub;
+- `config`: a `jupyterhub_config.py` with the exchange, its roles and the instructors group;
+- `client`: the calls learners and instructors make (`mlkit.submit()`, `mlkit fetch`, ...).
+"""
