@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import subprocess
 from importlib.metadata import version
 from pathlib import Path
 
@@ -55,9 +56,19 @@ def image_tag(
     digest = hashlib.sha256()
     for name in _IMAGE_FILES:
         digest.update(name.encode() + b"\0" + (folder / name).read_bytes() + b"\0")
-    base_id = docker("image", "inspect", "--format", "{{.Id}}", base).stdout.strip() if base else ""
-    digest.update(f"{base}\0{base_id}\0bentoml=={version('bentoml')}".encode())
+    digest.update(f"{base}\0{_image_id(base)}\0bentoml=={version('bentoml')}".encode())
     return f"{IMAGE_NAME}:{digest.hexdigest()[:12]}"
+
+
+def _image_id(image: str) -> str:
+    """The id of a local image, or "" when there is none (or no Docker to ask)."""
+    if not image:
+        return ""
+    try:
+        result = docker("image", "inspect", "--format", "{{.Id}}", image)
+    except (OSError, subprocess.TimeoutExpired):
+        return ""
+    return result.stdout.strip() if result.returncode == 0 else ""
 
 
 def replica_image(

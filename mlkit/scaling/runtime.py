@@ -29,6 +29,7 @@ from typing import Protocol, TypeVar
 
 import psutil
 
+from mlkit._runtime.docker import docker
 from mlkit.containers import RunningContainer, run_container
 from mlkit.serving import RunningService, serve_in_background
 
@@ -170,8 +171,9 @@ class ContainerRuntime:
         try:
             if hung:
                 container.unpause()
-            self.log_dir.mkdir(parents=True, exist_ok=True)
-            (self.log_dir / f"{name}.log").write_text(container.logs(500) + "\n")
+            if docker("container", "inspect", container.name).returncode == 0:  # not removed yet
+                self.log_dir.mkdir(parents=True, exist_ok=True)
+                (self.log_dir / f"{name}.log").write_text(container.logs(500) + "\n")
         finally:
             container.stop(grace=5)
 
