@@ -18,6 +18,7 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import NoReturn
 
 import psutil
 import yaml
@@ -377,10 +378,19 @@ class RunningContainer(Stoppable):
         """`docker kill --signal KILL`: every process of the container ends at once, mid-request."""
         self._run_or_raise("kill", "--signal", "KILL", self.name)
 
-    def pause(self) -> None:
+    def pause(self, attempts: int = 5) -> None:
         """`docker pause`: the cgroup freezer stops every process; the port still accepts
-        connections (the kernel answers them), nothing else does."""
-        self._run_or_raise("pause", self.name)
+        connections (the kernel answers them), nothing else does.
+
+        Under cgroup v1 a busy container may not freeze at once ("unable to freeze":
+        runc gives up and thaws it); it is asked again, up to `attempts` times."""
+        for attempt in range(1, attempts + 1):
+            result = _docker("pause", self.name)
+            if result.returncode == 0:
+                return
+            if "unable to freeze" not in result.stderr or attempt == attempts:
+                _docker_failed(["pause", self.name], result)
+            time.sleep(0.2)
 
     def unpause(self) -> None:
         """`docker unpause`: a paused container runs on from where it was frozen."""
@@ -389,8 +399,7 @@ class RunningContainer(Stoppable):
     def _run_or_raise(self, *args: str) -> None:
         result = _docker(*args)
         if result.returncode != 0:
-            said = (result.stderr or result.stdout).strip() or "no output"
-            raise RuntimeError(f"`docker {' '.join(args)}` failed: {said}")
+            _docker_failed(list(args), result)
 
     def logs(self, n: int = 20) -> str:
         """The last n lines of the container's output."""
@@ -413,6 +422,11 @@ class RunningContainer(Stoppable):
 
     def __repr__(self) -> str:
         return f"<RunningContainer {self.name} of {self.image} at {self.url}>"
+
+
+def _docker_failed(args: list[str], result: subprocess.CompletedProcess[str]) -> NoReturn:
+    said = (result.stderr or result.stdout).strip() or "no output"
+    raise RuntimeError(f"`docker {' '.join(args)}` failed: {said}")
 
 
 def run_container(
