@@ -264,7 +264,9 @@ def serve(
     port: int = typer.Option(0, help="The balancer's port on 127.0.0.1 (0: a free one)."),
     folder: str = typer.Option("", help="Folder for the service, configs and logs."),
     runtime: str = typer.Option(
-        "process", help="How each replica runs: process, or container (needs Docker)."
+        "process",
+        help="How each replica runs: process, or container (needs Docker; the first run "
+        "builds the service's image).",
     ),
 ) -> None:
     """Run the churn service as N replicas behind a load balancer until Ctrl-C (module 05)."""
@@ -274,8 +276,6 @@ def serve(
     from mlkit.errors import MlkitError
     from mlkit.scaling import serve_replicas
 
-    if runtime == "container":
-        typer.echo("building or reusing the replica service's image", err=True)
     try:
         cluster = serve_replicas(
             replicas, balancer=balancer, port=port or None, folder=folder or None, runtime=runtime
