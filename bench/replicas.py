@@ -9,7 +9,11 @@
 2. failover: three replicas, one killed (SIGKILL) a third of the way into the run:
    failed requests, the worst second's p99 and the fewest healthy replicas;
 3. rolling update: v1 to v2 across the replicas under the same load: failed requests and
-   how long the rollout took.
+   how long the rollout took;
+4. containers, when a Docker engine answers: three replicas as containers of the replica
+   service's image (`replica_image`, built once) behind HAProxy under the same load, and
+   the failover run with one container killed (`docker kill --signal KILL`). Without an
+   engine the table says why these rows are missing.
 
 Run: .venv/bin/python bench/replicas.py [--users N] [--seconds T] [--quick]
 (`bench/serving.py` runs it after its own table.) Targets: 0 failed requests in the
@@ -28,13 +32,16 @@ import pandas as pd
 
 import mlkit
 from mlkit import churn_model
+from mlkit.containers import docker_problem
 from mlkit.loadtest import run_locust
 from mlkit.scaling import (
     Fault,
     FaultRun,
     Note,
+    ReplicaService,
     ReplicaSet,
     Rollout,
+    replica_image,
     rolling_update,
     run_under_faults,
     start_balancer,
@@ -46,20 +53,34 @@ REPLICAS = (1, 2, 3)
 WARM_UP_S = 3
 
 
+def kind_of(replicas: ReplicaSet) -> str:
+    """How the table names one replica of this set."""
+    return "container replica" if replicas.image else "replica"
+
+
 def throughput_rows(
-    replicas: ReplicaSet, locustfile: Path, users: int, seconds: int, folder: Path
+    replicas: ReplicaSet,
+    locustfile: Path,
+    users: int,
+    seconds: int,
+    folder: Path,
+    counts: tuple[int, ...] = REPLICAS,
 ) -> list[dict]:
     """One row per replica count: the same load through a balancer in front of the first N."""
     names = list(replicas.ports)
+    kind = kind_of(replicas)
     rows = []
-    for count in REPLICAS:
+    for count in counts:
         chosen = {name: replicas.ports[name] for name in names[:count]}
         with start_balancer(chosen, workdir=folder / f"balancer-{count}") as balancer:
             if not balancer.wait_healthy(count):
                 raise RuntimeError(f"{count} replicas never all passed their checks")
             run_locust(locustfile, balancer.url, users, users, WARM_UP_S)
             watch = {"haproxy": balancer.process.pid}
-            watch |= {name: replicas.get(name).service.process.pid for name in chosen}
+            for name in chosen:
+                pid = replicas.get(name).service.pid
+                if pid is not None:
+                    watch[name] = pid
             result = run_locust(
                 locustfile,
                 balancer.url,
@@ -72,7 +93,7 @@ def throughput_rows(
         summary = result.summary()
         rows.append(
             {
-                "run": f"{count} replica{'s' * (count > 1)} behind HAProxy",
+                "run": f"{count} {kind}{'s' * (count > 1)} behind HAProxy",
                 "requests/s": summary["rps"],
                 "p50 ms": summary["p50_ms"],
                 "p99 ms": summary["p99_ms"],
@@ -103,7 +124,7 @@ def failover_row(
             csv_prefix=folder / "failover",
         )
     print(run.timeline.to_string())
-    return fault_run_row(f"failover: 1 of {count} replicas killed", run)
+    return fault_run_row(f"failover: 1 of {count} {kind_of(replicas)}s killed", run)
 
 
 def fault_run_row(name: str, run: FaultRun) -> dict:
@@ -152,8 +173,24 @@ def rollout_row(
     return row | {"rollout s": rollout_s[0] if rollout_s else float("nan")}
 
 
-def measure(users: int, seconds: int, folder: Path) -> pd.DataFrame:
-    """Every run above, as one table."""
+def container_rows(
+    service: ReplicaService, locustfile: Path, users: int, seconds: int, folder: Path
+) -> list[dict]:
+    """Three container replicas behind HAProxy, then one of them killed under load."""
+    began = time.monotonic()
+    image = replica_image(service, log_dir=folder / "image")
+    print(f"image {image} ready in {time.monotonic() - began:.0f} s", flush=True)
+    with ReplicaSet(
+        service.service_file, env=service.env, log_dir=folder / "logs", image=image
+    ) as replicas:
+        replicas.start(max(REPLICAS))
+        rows = throughput_rows(replicas, locustfile, users, seconds, folder, (max(REPLICAS),))
+        rows.append(failover_row(replicas, locustfile, users, max(seconds, 9), folder))
+    return rows
+
+
+def measure(users: int, seconds: int, folder: Path, containers: bool) -> pd.DataFrame:
+    """Every run above, as one table (the container rows only with `containers`)."""
     service = write_replica_service(folder / "service", version="v1", n_rows=5_000)
     locustfile = write_locustfile(folder)
     with ReplicaSet(service.service_file, env=service.env, log_dir=folder / "logs") as replicas:
@@ -162,6 +199,8 @@ def measure(users: int, seconds: int, folder: Path) -> pd.DataFrame:
         rows.append(failover_row(replicas, locustfile, users, max(seconds, 9), folder))
         replicas.start(1)  # back to three
         rows.append(rollout_row(replicas, locustfile, users, max(3 * seconds, 60), folder))
+    if containers:  # the same service and v1 model, in containers
+        rows += container_rows(service, locustfile, users, seconds, folder / "containers")
     return pd.DataFrame(rows).set_index("run")
 
 
@@ -170,17 +209,22 @@ def main() -> None:
     parser.add_argument("--users", type=int, default=16)
     parser.add_argument("--seconds", type=int, default=None, help="default 20 (6 in quick mode)")
     parser.add_argument("--quick", action="store_true", help="as with MLKIT_QUICK=1")
+    parser.add_argument(
+        "--no-containers", action="store_true", help="leave out the container replicas"
+    )
     args = parser.parse_args()
-    run(args.users, args.seconds or (6 if args.quick or mlkit.quick_mode() else 20))
+    seconds = args.seconds or (6 if args.quick or mlkit.quick_mode() else 20)
+    run(args.users, seconds, containers=not args.no_containers)
 
 
-def run(users: int, seconds: int) -> None:
-    """Measure and print the replicas table."""
+def run(users: int, seconds: int, containers: bool = True) -> None:
+    """Measure and print the replicas table (with container replicas when Docker answers)."""
     folder = mlkit.scratch_dir("bench_replicas")
     shutil.rmtree(folder)
     folder = mlkit.scratch_dir("bench_replicas")
     print(f"load average before: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
-    table = measure(users, seconds, folder)
+    problem = docker_problem() if containers else "left out (--no-containers)"
+    table = measure(users, seconds, folder, containers=problem is None)
     print(
         f"\n{users} users, 20 ms between requests, {seconds} s per throughput run; load average "
         f"after: {' '.join(f'{x:.2f}' for x in os.getloadavg())}\n"
@@ -191,6 +235,8 @@ def run(users: int, seconds: int) -> None:
     failed = table.loc[~table.index.str.contains("behind"), "failed"]
     for name, count in failed.items():
         print(f"  {'met' if count == 0 else 'MISSED'}: 0 failed requests in {name} ({count})")
+    if problem is not None:
+        print(f"  container replicas not measured: {problem}")
     shutil.rmtree(folder)  # kept when a step fails, with the replicas' and Locust's logs
 
 

@@ -8,6 +8,7 @@ monitors the same model.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from importlib.metadata import version
 
 import pandas as pd
 from sklearn.base import ClassifierMixin
@@ -18,6 +19,10 @@ from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
 from mlkit import data
+
+# What a service that loads this model with skops and checks its input imports, besides
+# BentoML: the packages an image of such a service installs (modules 03 and 05).
+RUNTIME_PACKAGES = ("scikit-learn", "skops", "pandas", "numpy", "scipy", "pydantic")
 
 
 @dataclass
@@ -75,3 +80,9 @@ def train_reference_model(seed: int = 42, n_rows: int = 20_000) -> TrainedModel:
     return TrainedModel(
         model, X_train, X_test, y_train, y_test, churn_metrics(model, X_test, y_test)
     )
+
+
+def runtime_pins() -> list[str]:
+    """`name==version` of each of `RUNTIME_PACKAGES`, as installed here: an image built
+    with these pins loads a model saved here (modules 03 and 05)."""
+    return [f"{name}=={version(name)}" for name in RUNTIME_PACKAGES]

@@ -448,6 +448,11 @@ def serve(
     balancer: str = typer.Option("haproxy", help="The load balancer in front (haproxy)."),
     port: int = typer.Option(0, help="The balancer's port on 127.0.0.1 (0: a free one)."),
     folder: str = typer.Option("", help="Folder for the service, configs and logs."),
+    runtime: str = typer.Option(
+        "process",
+        help="How each replica runs: process, or container (needs Docker; the first run "
+        "builds the service's image).",
+    ),
 ) -> None:
     """Run the churn service as N replicas behind a load balancer until Ctrl-C (module 05)."""
     import signal
@@ -458,7 +463,7 @@ def serve(
 
     try:
         cluster = serve_replicas(
-            replicas, balancer=balancer, port=port or None, folder=folder or None
+            replicas, balancer=balancer, port=port or None, folder=folder or None, runtime=runtime
         )
     except (MlkitError, ValueError, OSError) as err:
         typer.echo(f"mlkit serve: {err}", err=True)
@@ -466,9 +471,11 @@ def serve(
     signal.signal(signal.SIGTERM, _interrupt)  # `kill` stops the replicas too, like Ctrl-C
     with cluster:
         for name, replica_port in cluster.replicas.ports.items():
-            typer.echo(f"{name}: http://127.0.0.1:{replica_port}")
+            where = cluster.replicas.runtime.describe(cluster.replicas.get(name).service)
+            typer.echo(f"{name}: http://127.0.0.1:{replica_port} ({where})")
         typer.echo(f"{balancer} config: {cluster.balancer.config_path}")
-        typer.echo(f"serving {cluster.url} ({replicas} replicas behind {balancer}); Ctrl-C stops")
+        kind = "container replicas" if runtime == "container" else "replicas"
+        typer.echo(f"serving {cluster.url} ({replicas} {kind} behind {balancer}); Ctrl-C stops")
         try:
             while cluster.balancer.is_running():
                 time.sleep(0.5)

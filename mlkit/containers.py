@@ -14,10 +14,11 @@ import re
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import NoReturn
 
 import psutil
 import yaml
@@ -356,6 +357,50 @@ class RunningContainer(Stoppable):
             raise RuntimeError(f"`docker stats` gave no memory use for {self.name} ({said}).")
         return round(float(found.group(1)) * _MEMORY_UNITS[found.group(2)])
 
+    @property
+    def pid(self) -> int | None:
+        """The host's process id of the container's first process, or None once it exited."""
+        found = _docker("inspect", "--format", "{{.State.Pid}}", self.name).stdout.strip()
+        return int(found) if found.isdigit() and found != "0" else None
+
+    def family(self) -> list[psutil.Process]:
+        """The container's processes as the host sees them (empty once it exited)."""
+        pid = self.pid
+        if pid is None:
+            return []
+        try:
+            first = psutil.Process(pid)
+            return [first, *first.children(recursive=True)]
+        except psutil.Error:
+            return []
+
+    def kill(self) -> None:
+        """`docker kill --signal KILL`: every process of the container ends at once, mid-request."""
+        self._run_or_raise("kill", "--signal", "KILL", self.name)
+
+    def pause(self, attempts: int = 5) -> None:
+        """`docker pause`: the cgroup freezer stops every process; the port still accepts
+        connections (the kernel answers them), nothing else does.
+
+        Under cgroup v1 a busy container may not freeze at once ("unable to freeze":
+        runc gives up and thaws it); it is asked again, up to `attempts` times."""
+        for attempt in range(1, attempts + 1):
+            result = _docker("pause", self.name)
+            if result.returncode == 0:
+                return
+            if "unable to freeze" not in result.stderr or attempt == attempts:
+                _docker_failed(["pause", self.name], result)
+            time.sleep(0.2)
+
+    def unpause(self) -> None:
+        """`docker unpause`: a paused container runs on from where it was frozen."""
+        self._run_or_raise("unpause", self.name)
+
+    def _run_or_raise(self, *args: str) -> None:
+        result = _docker(*args)
+        if result.returncode != 0:
+            _docker_failed(list(args), result)
+
     def logs(self, n: int = 20) -> str:
         """The last n lines of the container's output."""
         result = _docker("logs", "--tail", str(n), self.name)
@@ -363,16 +408,11 @@ class RunningContainer(Stoppable):
 
     def serves_its_port(self) -> bool:
         """False when a process outside this container holds its port (a lost port race)."""
-        found = _docker("inspect", "--format", "{{.State.Pid}}", self.name).stdout.strip()
         listeners = listener_pids(self.port)
-        if not found.isdigit() or None in listeners or not listeners:
+        if None in listeners or not listeners:
             return True
-        try:
-            init = psutil.Process(int(found))
-            ours = {init.pid, *(child.pid for child in init.children(recursive=True))}
-        except psutil.Error:
-            return True
-        return bool(listeners & ours)
+        ours = {proc.pid for proc in self.family()}
+        return not ours or bool(listeners & ours)
 
     def stop(self, grace: int = 10) -> None:
         """Stop the container (SIGTERM, SIGKILL after `grace` s) and remove it."""
@@ -384,26 +424,34 @@ class RunningContainer(Stoppable):
         return f"<RunningContainer {self.name} of {self.image} at {self.url}>"
 
 
+def _docker_failed(args: list[str], result: subprocess.CompletedProcess[str]) -> NoReturn:
+    said = (result.stderr or result.stdout).strip() or "no output"
+    raise RuntimeError(f"`docker {' '.join(args)}` failed: {said}")
+
+
 def run_container(
     image: str,
     *,
     port: int | None = None,
     timeout: float = 120.0,
     env: dict[str, str] | None = None,
+    mounts: Mapping[str | os.PathLike[str], str] | None = None,
 ) -> RunningContainer:
     """Run a bento image with `--network host`, serving on 127.0.0.1:`port`, until ready.
 
-    `cold_start_seconds` on the result is the time from `docker run` to the first
-    2xx from `/readyz`. When `port` is None and another program takes the free port
+    `env` is set inside; `mounts` maps host folders to paths inside, each mounted
+    read-only. `cold_start_seconds` on the result is the time from `docker run` to the
+    first 2xx from `/readyz`. When `port` is None and another program takes the free port
     first, the container starts again on another one. Raises `ContainerStartError` with
     the end of `docker logs` when the container exits or is not ready within `timeout` s.
     Introduced in module 03.
     """
+    volumes = _volume_flags(mounts or {})
     require_docker()
     if port is not None and is_listening(port):
         raise ValueError(f"port: {port} is already in use on {LOCALHOST}; pass port=None.")
     for attempt in range(1, _START_ATTEMPTS + 1):
-        container = _start_container(image, port if port is not None else free_port(), env)
+        container = _start_container(image, port if port is not None else free_port(), env, volumes)
         started = time.monotonic()
         ready = wait_for_http(f"{container.url}/readyz", timeout, alive=container.is_running)
         owned = container.serves_its_port()
@@ -426,15 +474,39 @@ def run_container(
     raise AssertionError("unreachable")  # the last attempt returns or raises
 
 
-def _start_container(image: str, port: int, env: dict[str, str] | None) -> RunningContainer:
+def _volume_flags(mounts: Mapping[str | os.PathLike[str], str]) -> list[str]:
+    """`--volume HOST:INSIDE:ro` for each mount, after checking both sides."""
+    if not isinstance(mounts, Mapping):
+        raise TypeError(
+            f"mounts: got {type(mounts).__name__}, expected a dict of host folder -> path "
+            "inside the container, e.g. {'/srv/models': '/models'}."
+        )
+    flags = []
+    for host, inside in mounts.items():
+        folder = Path(host).expanduser().resolve()
+        if not folder.is_dir():
+            raise FileNotFoundError(f"mounts: no folder at '{folder}' on this machine.")
+        if not (isinstance(inside, str) and inside.startswith("/") and ":" not in inside):
+            raise ValueError(
+                f"mounts[{str(host)!r}]: got {inside!r}, expected an absolute path inside the "
+                "container without ':', e.g. '/models'."
+            )
+        if ":" in str(folder):
+            raise ValueError(f"mounts: the host folder '{folder}' has a ':', which Docker refuses.")
+        flags += ["--volume", f"{folder}:{inside}:ro"]
+    return flags
+
+
+def _start_container(
+    image: str, port: int, env: dict[str, str] | None, volumes: list[str]
+) -> RunningContainer:
     name = f"mlkit-{re.sub(r'[^a-zA-Z0-9_.-]', '-', image)}-{port}"
     settings = {"BENTOML_HOST": LOCALHOST, "BENTOML_PORT": str(port)}
     settings.update(BENTOML_DO_NOT_TRACK="True", **(env or {}))
     flags = [arg for key, value in settings.items() for arg in ("--env", f"{key}={value}")]
     # --pull never: a missing image is an error here, never a download from a registry.
-    result = _docker(
-        "run", "--detach", "--pull", "never", "--name", name, "--network", "host", *flags, image
-    )
+    run = ["run", "--detach", "--pull", "never", "--name", name, "--network", "host"]
+    result = _docker(*run, *volumes, *flags, image)
     if result.returncode != 0:
         _docker("rm", "--force", name)
         raise ContainerStartError(image, "`docker run` failed", result.stderr.strip())

@@ -19,7 +19,6 @@ import json
 import os
 import re
 from dataclasses import dataclass
-from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
@@ -31,7 +30,7 @@ from mlkit import api_guard, churn_model, containers, contract, image_audit
 
 SERVICE = "service.py:Churn"
 GUARD_FILE = "api_guard.py"  # mlkit/api_guard.py, copied next to service.py
-RUNTIME_PACKAGES = ("scikit-learn", "skops", "pandas", "numpy", "scipy", "pydantic")
+RUNTIME_PACKAGES = churn_model.RUNTIME_PACKAGES
 SERVICE_SOURCE = (
     """\
 from pathlib import Path
@@ -161,7 +160,7 @@ def check_build_config(config: Any) -> dict[str, Any]:
 
 def installed_pins() -> list[str]:
     """`name==version` of each package the service imports, as installed here."""
-    return [f"{name}=={version(name)}" for name in RUNTIME_PACKAGES]
+    return churn_model.runtime_pins()
 
 
 @dataclass(frozen=True)

@@ -2,7 +2,9 @@
 
 - `balancer`: HAProxy's config from a template, `haproxy -c`, its process, its runtime API;
 - `replicas`: N replicas of a BentoML service; stop, kill (SIGKILL), hang (SIGSTOP), drain;
+- `runtime`: a replica as a process or as a Docker container (kill, pause, unpause);
 - `service`: the churn service each replica runs, and a locustfile for it;
+- `image`: that service as a container image, built once (`replica_image`);
 - `faults`: a Locust load through the balancer while replicas fail, as a per-second timeline;
 - `rolling`: a rolling update, one slot at a time, drained before its old replica stops;
 - `autoscale`: the Kubernetes HPA algorithm adding and removing replicas, and its manifest;
@@ -35,8 +37,10 @@ from mlkit.scaling.balancer import (
 )
 from mlkit.scaling.cluster import BALANCERS, Cluster, ClusterStartError, serve_replicas
 from mlkit.scaling.faults import Fault, FaultRun, Note, failover_drill, run_under_faults
+from mlkit.scaling.image import image_tag, replica_image
 from mlkit.scaling.replicas import Replica, ReplicaSet
 from mlkit.scaling.rolling import Rollout, rolling_update, versions_per_second
+from mlkit.scaling.runtime import RUNTIMES
 from mlkit.scaling.service import (
     VERSION_HEADER,
     ReplicaService,
@@ -46,6 +50,7 @@ from mlkit.scaling.service import (
 
 __all__ = [
     "BALANCERS",
+    "RUNTIMES",
     "Autoscaler",
     "VERSION_HEADER",
     "Balancer",
@@ -70,7 +75,9 @@ __all__ = [
     "duration_ms",
     "failover_drill",
     "haproxy_problem",
+    "image_tag",
     "render_config",
+    "replica_image",
     "require_haproxy",
     "rolling_update",
     "run_under_faults",

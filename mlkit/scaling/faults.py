@@ -223,18 +223,20 @@ def failover_drill(
     env: Mapping[str, str] | None = None,
     locust_env: Mapping[str, str] | None = None,
     user_classes: list[str] | None = None,
+    image: str | None = None,
 ) -> FaultRun:
     """A failover drill: `replicas` copies of the BentoML service in `service_file` (started
     with `env`) behind HAProxy with `settings` (a `BalancerSettings` or a dict of its
     fields), `users` Locust users of `locustfile` (with `locust_env`) for `run_time` s, and
     the first replica killed (SIGKILL) `kill_at_s` s in. Everything is stopped before it
-    returns the run: `run.summary()["failures"]` is what the clients saw. Module 05, lab 09.
+    returns the run: `run.summary()["failures"]` is what the clients saw. With `image`
+    (`replica_image`), the replicas are containers of it. Module 05, lab 09.
     """
     chosen = _settings(settings)
     if isinstance(replicas, bool) or not isinstance(replicas, int) or not 2 <= replicas <= 8:
         raise ValueError(f"replicas: got {replicas!r}, expected 2..8 (one is killed).")
     workdir = scratch_dir("faults") / f"drill-{time.time_ns()}"
-    with ReplicaSet(service_file, env=env, log_dir=workdir / "logs") as fleet:
+    with ReplicaSet(service_file, env=env, log_dir=workdir / "logs", image=image) as fleet:
         fleet.start(replicas)
         first = next(iter(fleet.ports))
         with start_balancer(fleet.ports, settings=chosen, workdir=workdir / "balancer") as lb:

@@ -2,29 +2,27 @@
 
 Introduced in module 05. A `ReplicaSet` starts each replica with
 `mlkit.serving.serve_in_background` (own process group, free port, ready on `/readyz`,
-its own log) and can take one away the ways a real one goes: `stop` (SIGTERM, a
-planned stop), `kill` (SIGKILL: the process and its workers vanish mid-request),
-`hang` (SIGSTOP: the process is still there and its port still accepts connections,
-but nothing answers) and `resume` (SIGCONT). `drain` makes a replica's `/readyz`
-answer 503 (the replica service of `mlkit.scaling.service` reads its drain file), so a
-balancer's health check takes it out while it still answers what it gets.
+its own log), or, given an `image`, as a container of it (`mlkit.containers.run_container`,
+`--network host`; see `mlkit.scaling.runtime`), and can take one away the ways a real
+one goes: `stop` (SIGTERM, a planned stop), `kill` (SIGKILL: the process and its
+workers vanish mid-request), `hang` (SIGSTOP, or `docker pause`: the replica is still
+there and its port still accepts connections, but nothing answers) and `resume`.
+`drain` makes a replica's `/readyz` answer 503 (the replica service of
+`mlkit.scaling.service` reads its drain file), so a balancer's health check takes it
+out while it still answers what it gets.
 """
 
 from __future__ import annotations
 
-import contextlib
 import os
-import signal
 import time
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import psutil
-
 from mlkit._runtime.process import Stoppable
-from mlkit.serving import RunningService, serve_in_background
+from mlkit.scaling.runtime import ContainerRuntime, ProcessRuntime, ReplicaRuntime, ReplicaServer
 from mlkit.settings import scratch_dir
 
 __all__ = ["Replica", "ReplicaSet"]
@@ -35,15 +33,18 @@ NAME_ENV = "MLKIT_REPLICA"
 
 @dataclass
 class Replica:
-    """One replica: its `name`, its running `service` and its `state` (running, hung,
-    killed, stopped). `drain_file`: while it exists, `/readyz` answers 503. `started_at`:
-    when it was ready (time.monotonic())."""
+    """One replica: its `name`, its running `service` (a `RunningService`, or a
+    `RunningContainer` for a set with an image) and its `state` (running, hung, killed,
+    stopped). `drain_file`: while it exists, `/readyz` answers 503. `started_at`: when
+    it was ready (time.monotonic()). `reaped`: its processes (or container) are cleaned
+    up; a killed replica is reaped by the set's `stop_one` or `stop`."""
 
     name: str
-    service: RunningService
+    service: ReplicaServer
     drain_file: Path
     state: str = "running"
     started_at: float = field(default_factory=time.monotonic)
+    reaped: bool = False
 
     @property
     def port(self) -> int:
@@ -58,8 +59,9 @@ class Replica:
 
 class ReplicaSet(Stoppable):
     """Replicas of the BentoML service in `service_file`, each started with `env` plus its
-    name (`MLKIT_REPLICA`) and drain file (`CHURN_DRAIN_FILE`). Stop them all with `stop()`
-    or a `with` block."""
+    name (`MLKIT_REPLICA`) and drain file (`CHURN_DRAIN_FILE`). With `image` (the service
+    built into an image, `mlkit.scaling.replica_image`), each replica is a container of
+    it instead of a process. Stop them all with `stop()` or a `with` block."""
 
     def __init__(
         self,
@@ -68,6 +70,7 @@ class ReplicaSet(Stoppable):
         env: Mapping[str, str] | None = None,
         log_dir: str | os.PathLike[str] | None = None,
         timeout: float = 120.0,
+        image: str | None = None,
     ) -> None:
         self.service_file = Path(service_file).expanduser().resolve()
         if not self.service_file.is_file():
@@ -75,9 +78,20 @@ class ReplicaSet(Stoppable):
                 f"service_file: no file at '{self.service_file}'. Expected a BentoML service "
                 "file, e.g. mlkit.scaling.write_replica_service(folder).service_file."
             )
+        if image is not None and not (isinstance(image, str) and image.strip()):
+            raise ValueError(
+                f"image: got {image!r}, expected None (processes) or the tag of the service's "
+                "image, e.g. mlkit.scaling.replica_image(service)."
+            )
         self.env = dict(env or {})
         self.log_dir = Path(log_dir) if log_dir is not None else scratch_dir("replicas")
         self.timeout = timeout
+        self.image = image
+        self.runtime: ReplicaRuntime = (
+            ProcessRuntime(self.service_file, self.log_dir)
+            if image is None
+            else ContainerRuntime(image, self.log_dir)
+        )
         self.replicas: dict[str, Replica] = {}
         self._counter = 0
         self._stop_at_exit()
@@ -113,11 +127,10 @@ class ReplicaSet(Stoppable):
 
     def _start_one(self, name: str, extra: Mapping[str, str]) -> Replica:
         drain_file = self.log_dir / f"{name}.draining"
+        self.log_dir.mkdir(parents=True, exist_ok=True)
         drain_file.unlink(missing_ok=True)
         env = {**self.env, **extra, NAME_ENV: name, DRAIN_ENV: str(drain_file)}
-        service = serve_in_background(
-            self.service_file, env=env, log_dir=self.log_dir, timeout=self.timeout
-        )
+        service = self.runtime.start(name, env, drain_file, self.timeout)
         replica = Replica(name, service, drain_file)
         self.replicas[name] = replica
         return replica
@@ -141,25 +154,28 @@ class ReplicaSet(Stoppable):
         return self.replicas[name]
 
     def kill(self, name: str) -> None:
-        """SIGKILL the replica and every process it started: gone at once, mid-request."""
+        """SIGKILL the replica and every process it started (`docker kill --signal KILL` for
+        a container): gone at once, mid-request."""
         replica = self._live(name)
-        if replica.state == "hung":
-            self._signal(replica, signal.SIGCONT)
-        self._signal(replica, signal.SIGKILL)
+        self.runtime.kill(replica.service, hung=replica.state == "hung")
         replica.state = "killed"  # reaped by stop()
 
     def hang(self, name: str) -> None:
-        """SIGSTOP the replica's processes: alive, port open, no answers (resume with `resume`)."""
+        """SIGSTOP the replica's processes (`docker pause` for a container): alive, port open,
+        no answers (resume with `resume`)."""
         replica = self._live(name)
-        self._signal(replica, signal.SIGSTOP)
+        if replica.state == "hung":
+            raise ValueError(f"name: replica {name!r} is hung already.")
+        self.runtime.hang(replica.service)
         replica.state = "hung"
 
     def resume(self, name: str) -> None:
-        """SIGCONT a hung replica: it answers again (the balancer puts it back after `rise`)."""
+        """SIGCONT a hung replica (`docker unpause`): it answers again (the balancer puts it
+        back after `rise`)."""
         replica = self.get(name)
         if replica.state != "hung":
             raise ValueError(f"name: replica {name!r} is {replica.state}, not hung.")
-        self._signal(replica, signal.SIGCONT)
+        self.runtime.resume(replica.service)
         replica.state = "running"
 
     def drain(self, name: str, draining: bool = True) -> None:
@@ -171,7 +187,8 @@ class ReplicaSet(Stoppable):
             replica.drain_file.unlink(missing_ok=True)
 
     def stop_one(self, name: str) -> None:
-        """Stop one replica the planned way (SIGTERM, then SIGKILL after a grace period)."""
+        """Stop one replica the planned way (SIGTERM, then SIGKILL after a grace period; a
+        container is removed too)."""
         self._end(self.get(name), "stopped")
 
     def stop(self) -> None:
@@ -186,20 +203,18 @@ class ReplicaSet(Stoppable):
             raise ValueError(f"name: replica {name!r} is {replica.state}; start another one.")
         return replica
 
-    def _signal(self, replica: Replica, sig: signal.Signals) -> None:
-        procs = replica.service.family() or []
-        for proc in procs:
-            with contextlib.suppress(psutil.Error):
-                proc.send_signal(sig)
-
     def _end(self, replica: Replica, state: str) -> None:
-        if replica.state == "hung":
-            self._signal(replica, signal.SIGCONT)
-        replica.service.stop(grace=5.0)
-        replica.drain_file.unlink(missing_ok=True)
-        if replica.state != "killed":
-            replica.state = state
+        if replica.reaped:
+            return
+        try:
+            self.runtime.stop(replica.service, replica.name, hung=replica.state == "hung")
+        finally:
+            replica.reaped = True
+            replica.drain_file.unlink(missing_ok=True)
+            if replica.state != "killed":
+                replica.state = state
 
     def __repr__(self) -> str:
         states = ", ".join(f"{r.name} {r.state} :{r.port}" for r in self.replicas.values())
-        return f"<ReplicaSet {self.service_file.name}: {states or 'none'}>"
+        runs = f"image {self.image}" if self.image else self.service_file.name
+        return f"<ReplicaSet {runs}: {states or 'none'}>"

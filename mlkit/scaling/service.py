@@ -11,8 +11,13 @@ with what a replica behind a load balancer needs:
 - `/readyz` answers 503 while the file named in `CHURN_DRAIN_FILE` exists (module 02's
   draining), so the balancer's health check takes the replica out before it stops.
 
-The service runs in the kit's environment (it imports `mlkit.contract` and
-`mlkit.api_guard`), like every service started by `mlkit.serving.serve_in_background`.
+The folder is a whole BentoML project that needs no mlkit, so that the same files run as
+a process (`mlkit.serving.serve_in_background`) and in a container image
+(`mlkit.scaling.replica_image`): `service.py` with the contract written out
+(`mlkit.contract.customer_source`), `api_guard.py` (a copy of `mlkit/api_guard.py`)
+and `bentofile.yaml` (the two files and the packages, pinned to this environment's
+versions). The models stay out of the bento: a replica reads the file its environment
+names, and a container sees it through a read-only mount.
 """
 
 from __future__ import annotations
@@ -25,29 +30,40 @@ from string import Template
 from typing import Any
 
 import skops.io
+import yaml
 
-from mlkit import churn_model
+from mlkit import api_guard, churn_model, contract
 
 SERVICE_FILE = "service.py"
+GUARD_FILE = "api_guard.py"  # mlkit/api_guard.py, copied next to service.py
+BENTOFILE = "bentofile.yaml"
+SERVICE_NAME = "service.py:ChurnReplica"
 LOCUSTFILE = "locustfile.py"
 VERSION_HEADER = "X-Model-Version"
 REPLICA_HEADER = "X-Replica"
 _VERSION = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 
-SERVICE_SOURCE = '''\
+SERVICE_SOURCE = (
+    '''\
 """The churn service as one replica behind a load balancer (written by mlkit.scaling)."""
 
 import os
 from pathlib import Path
+from typing import Annotated, Any, Literal
 
 import bentoml
 import pandas as pd
 import skops.io
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
-from mlkit.api_guard import guard_api
-from mlkit.contract import Customer
+from api_guard import guard_api  # mlkit/api_guard.py, copied here: an image has no mlkit
 
-MODEL_FILE = os.environ["CHURN_MODEL_FILE"]
+
+'''
+    + contract.customer_source()
+    + '''
+
+MODEL_FILE = os.environ.get("CHURN_MODEL_FILE", "")  # needed to serve, not to build a bento
 VERSION = os.environ.get("CHURN_MODEL_VERSION", "v1")
 REPLICA = os.environ.get("MLKIT_REPLICA", "replica")
 DRAIN_FILE = Path(os.environ.get("CHURN_DRAIN_FILE", "draining"))
@@ -75,6 +91,8 @@ class ReplicaHeaders:
 @bentoml.service(workers=1, traffic={"timeout": 10}, logging={"access": {"enabled": False}})
 class ChurnReplica:
     def __init__(self) -> None:
+        if not MODEL_FILE:
+            raise RuntimeError("CHURN_MODEL_FILE is not set: name the model file to serve.")
         self.model = skops.io.load(MODEL_FILE)
 
     def __is_ready__(self) -> bool:
@@ -90,6 +108,7 @@ class ChurnReplica:
 ChurnReplica.add_asgi_middleware(ReplicaHeaders)
 guard_api(ChurnReplica, version=VERSION)  # module 02: JSON only, 1 MB, strict contract
 '''
+)
 
 LOCUST_SOURCE = '''\
 """Steady load on the churn service: each user posts one customer at a time to /predict."""
@@ -139,7 +158,8 @@ def write_replica_service(
     seed: int = 42,
     n_rows: int = 2_000,
 ) -> ReplicaService:
-    """Write the replica service and its model (`model-<version>.skops`) into `folder`.
+    """Write the replica service (`service.py`, `api_guard.py`, `bentofile.yaml`) and its
+    model (`model-<version>.skops`) into `folder`.
 
     `model` is a fitted churn pipeline; by default the reference model
     (`mlkit.churn_model.train_reference_model(seed, n_rows)`). Writing another version
@@ -161,10 +181,22 @@ def write_replica_service(
         )
     service_file = target / SERVICE_FILE
     service_file.write_text(SERVICE_SOURCE)
+    (target / GUARD_FILE).write_text(api_guard.source())
+    (target / BENTOFILE).write_text(yaml.safe_dump(bento_config(), sort_keys=False))
     model_file = target / f"model-{version}.skops"
     skops.io.dump(model, model_file)
     env = {"CHURN_MODEL_FILE": str(model_file), "CHURN_MODEL_VERSION": version}
     return ReplicaService(service_file, model_file, version, env)
+
+
+def bento_config() -> dict[str, Any]:
+    """The replica service's `bentofile.yaml`: the service, its two files (never a model
+    file) and the packages it imports, pinned to the versions installed here."""
+    return {
+        "service": SERVICE_NAME,
+        "include": [SERVICE_FILE, GUARD_FILE],
+        "python": {"packages": churn_model.runtime_pins(), "lock_packages": False},
+    }
 
 
 def write_locustfile(folder: str | os.PathLike[str], *, by_version: bool = False) -> Path:
