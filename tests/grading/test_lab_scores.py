@@ -4,9 +4,8 @@ states.
 
 All of a lab's submissions are graded in one run with two workers, so servers, kernels and
 learner services start at the same time and take ports side by side: a correct submission
-must never lose a point by chance. The solution is graded three times, and four times in the
-labs whose hidden tests start a server (02, 04, 05, 08, 09); a port race or a flaky hidden
-test shows up as a lost point in one copy.
+must never lose a point by chance. The solution is graded three times in every lab; a port
+race or a flaky hidden test shows up as a lost point in one copy.
 
 Each submission really runs in the grading sandbox. What the hidden tests do:
 - 00 compare its churn rate, percentiles and model with their own on the same data;
@@ -33,10 +32,6 @@ import pytest
 from support.lab_scores import LabCase, check_lab_grades
 
 pytestmark = [pytest.mark.notebooks, pytest.mark.slow]
-
-# Labs whose hidden tests start servers grade more copies of the solution, to catch a test
-# that passes by luck: four, with blank and half-right, make three rounds of two workers.
-SERVER_LAB_COPIES = 4
 
 CASES = [
     LabCase(
@@ -83,7 +78,6 @@ CASES = [
         # q1 loses the extra-field point; q4 keeps only "draining ends and keeps serving".
         half_right_points={"q1": 2, "q4": 1},
         feedback={"q1": "extra field 'tenure': expected status 400, got 200"},
-        solution_copies=SERVER_LAB_COPIES,
     ),
     LabCase(
         "03",
@@ -115,7 +109,6 @@ CASES = [
         # q1 loses the 4:1 point; q3 loses the "stop at the first broken step" point.
         half_right_points={"q1": 2, "q3": 2},
         feedback={"q1": "expected about 4 requests to /predict per page"},
-        solution_copies=SERVER_LAB_COPIES,
     ),
     LabCase(
         "05",
@@ -135,7 +128,6 @@ CASES = [
         # q1 loses the jitter point; q2 loses the "failures in a row" point.
         half_right_points={"q1": 2, "q2": 2},
         feedback={"q1": "expected random draws over"},
-        solution_copies=SERVER_LAB_COPIES,
     ),
     LabCase(
         "06",
@@ -193,7 +185,6 @@ CASES = [
             "q3": "'age as a numeric string': 200",
             "q4": "no signature file: expected ModelSignatureError, got FileNotFoundError",
         },
-        solution_copies=SERVER_LAB_COPIES,
     ),
     LabCase(
         "09",
@@ -224,7 +215,6 @@ CASES = [
             "q8": "scale down only after 5 minutes",
         },
         needs_docker=True,
-        solution_copies=SERVER_LAB_COPIES,
     ),
 ]
 
