@@ -2,9 +2,9 @@
 #   make lab    set everything up and open JupyterLab on course/ and labs/
 #   make test   set everything up and run the whole test suite (and the grading benchmark)
 #   make hub-tools  JupyterHub's proxy for a class hub (npm ci; `make test` runs it too)
-#   make bench  the four benchmarks at full size (grading, serving, drift, cache)
+#   make bench  the five benchmarks at full size (grading, serving, drift, cache, exchange)
 # CI runs `bash .ci/run`, which installs the system packages (Docker, debootstrap,
-# Chromium, Redis), starts the Docker engine, builds the local base image and calls `make test`.
+# Chromium, Redis, PostgreSQL), starts the Docker engine, builds the local base image and calls `make test`.
 
 PYTHON ?= python3.11
 VENV ?= .venv
@@ -54,11 +54,12 @@ test: setup hub-tools lint
 		--nbval-cell-timeout=600 -p no:cacheprovider --durations=20 $(PYTEST_ARGS)
 	MLKIT_QUICK=1 $(BIN)/python bench/grading.py
 
-bench: setup
+bench: setup hub-tools
 	$(BIN)/python bench/grading.py
 	$(BIN)/python bench/serving.py
 	$(BIN)/python bench/drift.py
 	$(BIN)/python bench/cache.py
+	$(BIN)/python bench/exchange.py
 
 assign: setup
 	$(BIN)/mlkit assign

@@ -3,8 +3,8 @@
 Each check returns a `Check`: a name, pass/fail, whether it is required, what was
 found and, on failure, what to do. `run_doctor` prints one line per check and a
 summary, and returns False only when something required is missing. Docker, HAProxy,
-Redis's server and Dask (grading on a cluster) are optional for learners (lessons that
-need them say what they skipped); CI needs them all.
+Redis's server, Dask (grading on a cluster), the class hub and PostgreSQL are optional
+for learners (lessons that need them say what they skipped); CI needs them all.
 """
 
 from __future__ import annotations
@@ -217,6 +217,19 @@ def check_class_hub() -> Check:
     return Check("class hub", True, detail, required=False)
 
 
+def check_postgres() -> Check:
+    """Debian's PostgreSQL server runs here: the exchange keeps its rows in it on a class hub
+    that outgrows SQLite (`mlkit exchange --db-url`); the exchange's tests start one.
+    Optional: SQLite is the default."""
+    from mlkit.hub.postgres import INSTALL_HINT, probe_postgres
+
+    problem, version = probe_postgres()
+    fix = f"For the exchange on PostgreSQL, {INSTALL_HINT}."
+    if problem is not None:
+        return Check("postgresql", False, problem, required=False, fix=fix)
+    return Check("postgresql", True, version or "found", required=False)
+
+
 def check_free_port() -> Check:
     """A TCP port can be opened on 127.0.0.1 (services and JupyterLab need one)."""
     try:
@@ -251,6 +264,7 @@ def run_checks(require_docker: bool = False) -> list[Check]:
         check_redis,
         check_dask,
         check_class_hub,
+        check_postgres,
         check_free_port,
         check_disk,
     ]

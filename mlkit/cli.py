@@ -498,7 +498,13 @@ def exchange(
     data: str = typer.Option(
         ..., "--data", help="Folder of the exchange's database and notebooks."
     ),
-    db_url: str = typer.Option("", "--db-url", help="SQLAlchemy URL (default: SQLite in --data)."),
+    db_url: str = typer.Option(
+        "",
+        "--db-url",
+        envvar="MLKIT_EXCHANGE_DB_URL",
+        help="SQLAlchemy URL of the exchange's rows: postgresql+psycopg://USER:PASSWORD@HOST/DB"
+        " (default: SQLite in --data).",
+    ),
     max_bytes: int = typer.Option(5_000_000, "--max-bytes", min=1, help="Largest notebook."),
 ) -> None:
     """Run the class exchange as a JupyterHub service (the hub starts it; see hub-config)."""
@@ -506,6 +512,7 @@ def exchange(
     import os
 
     from mlkit.hub.exchange import serve
+    from mlkit.hub.store import StoreDatabaseError
 
     url = os.environ.get("JUPYTERHUB_SERVICE_URL", "")
     if not url or not os.environ.get("JUPYTERHUB_API_TOKEN"):
@@ -518,7 +525,11 @@ def exchange(
         raise typer.Exit(2)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     prefix = os.environ.get("JUPYTERHUB_SERVICE_PREFIX", "/services/exchange/")
-    serve(Path(data), db_url or None, url, prefix, max_bytes)
+    try:
+        serve(Path(data), db_url or None, url, prefix, max_bytes)
+    except StoreDatabaseError as err:
+        typer.echo(f"mlkit exchange: {err}", err=True)
+        raise typer.Exit(2) from err
 
 
 @app.command("hub-config", cls=PlainHelpCommand)
@@ -530,6 +541,13 @@ def hub_config(
         typer.Option("--instructor", help="An instructor's hub name (repeat for each)."),
     ] = None,
     authenticator: str = typer.Option("pam", help="JupyterHub authenticator (pam, ...)."),
+    exchange_db_url: str = typer.Option(
+        "",
+        "--exchange-db-url",
+        envvar="MLKIT_EXCHANGE_DB_URL",
+        help="The exchange's rows in this database, e.g. postgresql+psycopg://USER:PASSWORD@"
+        "127.0.0.1/exchange (default: SQLite in FOLDER/exchange).",
+    ),
 ) -> None:
     """Write FOLDER/jupyterhub_config.py: a class hub with the exchange and its roles."""
     from mlkit._runtime.net import free_port
@@ -543,6 +561,7 @@ def hub_config(
         exchange_port=free_port(),
         instructors=instructor or [],
         authenticator=authenticator,
+        exchange_db_url=exchange_db_url or None,
     )
     path = write_hub_config(settings)
     typer.echo(f"wrote {path}\nstart the hub: jupyterhub -f {path}")

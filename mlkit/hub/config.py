@@ -43,6 +43,9 @@ class HubSettings:
     instructors: list[str] = field(default_factory=list)
     authenticator: str = "pam"
     max_notebook_bytes: int = MAX_NOTEBOOK_BYTES
+    # The exchange's rows (None: SQLite in its folder); handed over in the environment
+    # (MLKIT_EXCHANGE_DB_URL), so that a password in it is not on a command line.
+    exchange_db_url: str | None = None
 
     @property
     def url(self) -> str:
@@ -78,6 +81,8 @@ def hub_config(settings: HubSettings) -> str:
         "command": exchange_command(settings),
         "display": True,
     }
+    if settings.exchange_db_url:
+        service["environment"] = {"MLKIT_EXCHANGE_DB_URL": settings.exchange_db_url}
     roles = [
         {"name": "user", "scopes": ["self", EXCHANGE_ACCESS]},
         {
@@ -120,5 +125,7 @@ def write_hub_config(settings: HubSettings) -> Path:
     """Write jupyterhub_config.py into settings.folder; return its path."""
     settings.folder.mkdir(parents=True, exist_ok=True)
     path = settings.folder / "jupyterhub_config.py"
+    path.touch(mode=0o600)  # it may hold the exchange's database password
+    path.chmod(0o600)
     path.write_text(hub_config(settings))
     return path

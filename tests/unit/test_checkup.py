@@ -4,6 +4,7 @@ import subprocess
 import sys
 
 import pytest
+from conftest import in_ci
 
 from mlkit import checkup as doctor
 from mlkit._runtime import process
@@ -82,6 +83,22 @@ def test_class_hub_passes_here_and_names_npm_ci_without_the_proxy(monkeypatch, t
     without = doctor.check_class_hub()
     assert without.line().startswith("WARN  class hub"), without.line()
     assert "npm ci" in without.line() and str(tmp_path) in without.detail
+
+
+def test_postgres_passes_here_and_names_debians_package_when_missing(monkeypatch, tmp_path):
+    from mlkit.hub import postgres
+
+    found = doctor.check_postgres()
+    if in_ci():
+        assert found.ok, found.line()
+    if found.ok:
+        assert not found.required and found.detail.startswith("postgres (PostgreSQL) ")
+    monkeypatch.setattr(postgres, "_DEBIAN_BINS", tmp_path)
+    monkeypatch.setattr(postgres, "find_command", lambda name: None)
+    without = doctor.check_postgres()
+    assert without.line().startswith("WARN  postgresql"), without.line()
+    assert "apt-get install postgresql" in without.line()
+    assert str(tmp_path) in without.detail
 
 
 def test_exit_code_is_nonzero_only_for_required_failures(monkeypatch):
