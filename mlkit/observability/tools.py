@@ -115,6 +115,8 @@ def tool_version(name: str) -> str:
 def _run(name: str, args: list[str], path: Path, what: str) -> str:
     if not path.is_file():
         raise FileNotFoundError(f"{what}: no file at {path}.")
+    # Run next to the file and name it relatively: the report then shows no folders.
+    args = [path.name if arg == str(path) else arg for arg in args]
     result = subprocess.run(
         [require(name), *args],
         capture_output=True,
