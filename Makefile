@@ -4,7 +4,8 @@
 #   make hub-tools  JupyterHub's proxy for a class hub (npm ci; `make test` runs it too)
 #   make bench  the five benchmarks at full size (grading, serving, drift, cache, exchange)
 # CI runs `bash .ci/run`, which installs the system packages (Docker, debootstrap,
-# Chromium, Redis, PostgreSQL), starts the Docker engine, builds the local base image and calls `make test`.
+# Chromium, Redis, PostgreSQL, Prometheus, Alertmanager), starts the Docker engine, builds
+# the local base image and calls `make test`.
 
 PYTHON ?= python3.11
 VENV ?= .venv

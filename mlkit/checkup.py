@@ -3,8 +3,8 @@
 Each check returns a `Check`: a name, pass/fail, whether it is required, what was
 found and, on failure, what to do. `run_doctor` prints one line per check and a
 summary, and returns False only when something required is missing. Docker, HAProxy,
-Redis's server, Dask (grading on a cluster), the class hub and PostgreSQL are optional
-for learners (lessons that need them say what they skipped); CI needs them all.
+Redis's server, Prometheus with Alertmanager, Dask (grading on a cluster), the class hub
+and PostgreSQL are optional for learners (lessons that need them say what they skipped); CI needs them all.
 """
 
 from __future__ import annotations
@@ -145,6 +145,28 @@ def check_redis() -> Check:
     return Check("redis-server", True, f"{version or 'found'} on PATH", required=False)
 
 
+def check_prometheus() -> Check:
+    """Debian's Prometheus tools run: module 06 starts `prometheus` and Alertmanager and
+    checks rules with `promtool` (optional elsewhere)."""
+    from mlkit.observability.tools import TOOLS, tool_problem, tool_version
+
+    missing = [name for name in TOOLS if tool_problem(name) is not None]
+    if missing:
+        packages = sorted({TOOLS[name].package for name in missing})
+        commands = ", ".join(f"`{TOOLS[name].command}`" for name in missing)
+        fix = (
+            "For module 06's monitoring stack, install Debian's packages as root: "
+            f"`apt-get install --no-install-recommends {' '.join(packages)}`."
+        )
+        return Check("prometheus", False, f"not installed: {commands}", required=False, fix=fix)
+    try:
+        versions = [tool_version("prometheus"), tool_version("alertmanager")]
+    except (OSError, subprocess.TimeoutExpired) as err:
+        return Check("prometheus", False, f"`--version` failed: {err}", required=False)
+    detail = "; ".join(v.split(" (")[0] for v in versions) + "; promtool, amtool"
+    return Check("prometheus", True, detail, required=False)
+
+
 def check_haproxy() -> Check:
     """HAProxy is installed: module 05 puts replicas behind it (`mlkit serve --replicas`)."""
     fix = "Install HAProxy: `apt-get install haproxy` (Debian/Ubuntu, as root; macOS: brew)."
@@ -262,6 +284,7 @@ def run_checks(require_docker: bool = False) -> list[Check]:
         lambda: check_docker(required=require_docker),
         check_haproxy,
         check_redis,
+        check_prometheus,
         check_dask,
         check_class_hub,
         check_postgres,

@@ -18,7 +18,8 @@ Each submission really runs in the grading sandbox. What the hidden tests do:
 - 05 drive its retry function and circuit breaker against a flaky local server, start its
   tuned service and load it with Locust next to the baseline;
 - 06, 07 call its functions with cases of their own and compare with mlkit.drift,
-  mlkit.experiments and mlkit.rollout;
+  mlkit.experiments and mlkit.rollout; 06 also runs promtool on its Prometheus rules with
+  series of its own, and its rule unit tests against broken rules;
 - 08 serve its service.py once and attack it over HTTP (no key, wrong keys, malformed and
   hostile input, a burst), and probe its signed loading and its fixed report tool;
 - 09 rebuild its project (bundle, key-protected service, build configuration) and run the
@@ -131,19 +132,25 @@ CASES = [
     ),
     LabCase(
         "06",
-        # PSI without the eps floor, and a challenger promoted when the interval merely reaches 0.
+        # PSI without the eps floor, a challenger promoted when the interval merely reaches 0,
+        # and an alert rule held for 1 minute instead of 10.
         half_right={
             "q1": ("    r, c = np.clip(r, eps, None), np.clip(c, eps, None)\n", ""),
             "q6": (
                 "return float(low), float(high), bool(low > 0)",
                 "return float(low), float(high), bool(high > 0)",
             ),
+            "q8": ("for: 10m", "for: 1m"),
         },
-        auto={"q1": 3, "q2": 2, "q3": 2, "q4": 2, "q5": 2, "q6": 2},
+        auto={"q1": 3, "q2": 2, "q3": 2, "q4": 2, "q5": 2, "q6": 2, "q8": 3},
         by_hand=("q7",),
-        # q1 loses the empty-bin point; q6 keeps the interval, not the decisions.
-        half_right_points={"q1": 2, "q6": 1},
-        feedback={"q6": "an equally good challenger was promoted"},
+        # q1 loses the empty-bin point; q6 keeps the interval, not the decisions; q8 keeps
+        # the recording rule (promtool passes it), loses the alert and its own unit test.
+        half_right_points={"q1": 2, "q6": 1, "q8": 1},
+        feedback={
+            "q6": "an equally good challenger was promoted",
+            "q8": "your RULE_TESTS fail on your RULES",
+        },
     ),
     LabCase(
         "07",

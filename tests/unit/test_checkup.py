@@ -21,6 +21,7 @@ def test_all_checks_report_and_pass_on_a_set_up_machine(capsys):
         "docker",
         "haproxy",
         "redis-server",
+        "prometheus",
         "dask",
         "class hub",
         "free port",
@@ -53,6 +54,21 @@ def test_missing_haproxy_is_optional_and_names_the_package(monkeypatch):
     result = doctor.check_haproxy()
     assert result.ok is False and result.required is False
     assert result.line().startswith("WARN") and "apt-get install haproxy" in result.line()
+
+
+def test_prometheus_tools_pass_here_and_name_the_packages_when_missing(monkeypatch):
+    found = doctor.check_prometheus()
+    assert found.ok and not found.required, found.line()
+    assert found.detail.startswith("prometheus, version 2.42"), found.detail
+    assert "alertmanager, version 0.25" in found.detail
+    monkeypatch.setenv("PATH", "/nonexistent")
+    monkeypatch.setattr(process, "SBIN_PATH", "/nonexistent")
+    missing = doctor.check_prometheus()
+    assert missing.line().startswith("WARN  prometheus"), missing.line()
+    assert "`prometheus`, `promtool`, `prometheus-alertmanager`, `amtool`" in missing.detail
+    assert (
+        "apt-get install --no-install-recommends prometheus prometheus-alertmanager" in missing.fix
+    )
 
 
 def test_dask_passes_with_its_dashboard_and_warns_without_bokeh(monkeypatch):
