@@ -21,7 +21,9 @@ Each submission really runs in the grading sandbox. What the hidden tests do:
   mlkit.experiments and mlkit.rollout; 06 also runs promtool on its Prometheus rules with
   series of its own, and its rule unit tests against broken rules;
 - 08 serve its service.py once and attack it over HTTP (no key, wrong keys, malformed and
-  hostile input, a burst), and probe its signed loading and its fixed report tool;
+  hostile input, a viewer's key on the admin endpoint, a burst), probe its signed and its
+  encrypted loading and its fixed report tool, check its STRIDE mapping against what the
+  course builds, and feed its build gate pip-audit reports of known pins;
 - 09 rebuild its project (bundle, key-protected service, build configuration) and run the
   container with the grader's Docker engine; the half-right build configuration fails the
   safety check before any build, so the half-right copy builds no image.
@@ -173,8 +175,11 @@ CASES = [
     ),
     LabCase(
         "08",
-        # A key check that accepts a prefix of a key, a lax schema, and a loader that lets a
-        # missing signature file raise FileNotFoundError.
+        # A key check that accepts a prefix of a key, a lax schema, a loader that lets a
+        # missing signature file raise FileNotFoundError, a role check on one exact path
+        # instead of the /admin/ prefix, a key reader that lets Fernet fail on an empty key,
+        # a STRIDE row that names a rate limit against sniffing, and a build gate that lets
+        # a package pip-audit skipped pass.
         half_right={
             "q1": (
                 "matches = [hmac.compare_digest(given, key) for key in self.keys]",
@@ -182,15 +187,28 @@ CASES = [
             ),
             "q3": ('extra="forbid", strict=True, allow_inf_nan=False', 'extra="forbid"'),
             "q4": ("    if not signature_path.is_file():\n", "    if False:\n"),
+            "q7": (
+                "if not request.url.path.startswith(ADMIN_PREFIX):",
+                'if request.url.path != "/admin/stats":',
+            ),
+            "q8": ("    if not key:\n", "    if False:\n"),
+            "q9": ('"sniffed-key": ["tls"],', '"sniffed-key": ["tls", "rate-limit"],'),
+            "q10": ('        if "skip_reason" in dependency:\n', "        if False:\n"),
         },
-        auto={"q1": 3, "q2": 3, "q3": 3, "q4": 4, "q5": 4},
+        auto={"q1": 3, "q2": 3, "q3": 3, "q4": 4, "q5": 4, "q7": 3, "q8": 3, "q9": 3, "q10": 3},
         by_hand=("q6",),
-        # q1 loses "near-miss keys"; q3 loses "hostile values"; q4 loses "missing signature".
-        half_right_points={"q1": 2, "q3": 2, "q4": 3},
+        # q1 loses "near-miss keys"; q3 loses "hostile values"; q4 loses "missing signature";
+        # q7 loses "every /admin/ path"; q8 loses "the missing key named"; q9 loses the
+        # doors-and-traffic rows; q10 loses "fails closed".
+        half_right_points={"q1": 2, "q3": 2, "q4": 3, "q7": 2, "q8": 2, "q9": 2, "q10": 2},
         feedback={
             "q1": "'the key without its last character': 200",
             "q3": "'age as a numeric string': 200",
             "q4": "no signature file: expected ModelSignatureError, got FileNotFoundError",
+            "q7": "the viewer key on /admin/reload (no such endpoint yet): expected 403, got 404",
+            "q8": "without the variable: expected ModelKeyMissing, got ValueError",
+            "q9": "'sniffed-key': ['rate-limit', 'tls']",
+            "q10": "a skipped package must block",
         },
     ),
     LabCase(
