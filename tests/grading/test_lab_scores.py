@@ -13,7 +13,8 @@ Each submission really runs in the grading sandbox. What the hidden tests do:
 - 02 serve the notebook's service.py in a fresh process and probe it over HTTP;
 - 03 build a bento and an image from the submission's build configuration with the grader's
   own Docker engine (the sandbox has none, so the notebook says what it skipped), run the
-  container and ask it for predictions;
+  container and ask it for predictions; call its ldd parser (q6) and its Azure ML
+  scoring functions (q7, in its kernel) with cases of their own;
 - 04 serve a fresh copy of its service and run its locustfile against it with Locust;
 - 05 drive its retry function and circuit breaker against a flaky local server, start its
   tuned service and load it with Locust next to the baseline;
@@ -85,16 +86,30 @@ CASES = [
     LabCase(
         "03",
         # Without the allow-list (q1, and so q3's image ships the clutter), with comments not
-        # stripped (q2) and with a memory limit equal to the request (q4).
+        # stripped (q2), with a memory limit equal to the request (q4), skipping a library
+        # that is not found (q6) and letting bad JSON and bad customers raise (q7).
         half_right={
             "q1": ('    "include": ["service.py", "api_guard.py", "model.skops"],\n', ""),
             "q2": ('text = line.split("#", 1)[0].strip()', "text = line.strip()"),
             "q4": ('memory_limit=f"{2 * request_mib}Mi"', 'memory_limit=f"{request_mib}Mi"'),
+            "q6": (
+                'raise ValueError(f"{name} is not found: the image could not load it")',
+                "continue",
+            ),
+            "q7": (
+                "except (json.JSONDecodeError, KeyError, TypeError, ValidationError) as err:",
+                "except KeyError as err:",
+            ),
         },
-        auto={"q1": 3, "q2": 2, "q3": 2, "q4": 3},
+        auto={"q1": 3, "q2": 2, "q3": 2, "q4": 3, "q6": 2, "q7": 2},
         by_hand=("q5",),
-        half_right_points={"q1": 2, "q2": 1, "q3": 1, "q4": 2},
-        feedback={"q3": "the image ships {'secret': ['src/.env']", "q4": "the limit should be"},
+        half_right_points={"q1": 2, "q2": 1, "q3": 1, "q4": 2, "q6": 1, "q7": 1},
+        feedback={
+            "q3": "the image ships {'secret': ['src/.env']",
+            "q4": "the limit should be",
+            "q6": "should raise ValueError",
+            "q7": "not JSON: run() raised",
+        },
         needs_docker=True,
     ),
     LabCase(
