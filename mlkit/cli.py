@@ -1,7 +1,7 @@
 """The `mlkit` command line: `doctor`, `assign`, `grade`, `cluster` (certs, check, local,
-slurm, k8s), `manifests`, `serve`, and a class on JupyterHub: `hub-config`, `exchange` and
-the calls to it (`release`, `fetch`, `submit`, `submissions`, `collect`, `return-feedback`,
-`feedback`)."""
+slurm, k8s), `manifests`, `serve`, `registry` (train, gate, champion, serve, export, scan),
+and a class on JupyterHub: `hub-config`, `exchange` and the calls to it (`release`, `fetch`,
+`submit`, `submissions`, `collect`, `return-feedback`, `feedback`)."""
 
 from __future__ import annotations
 
@@ -488,6 +488,203 @@ def serve(
 
 def _interrupt(signum: int, frame: object) -> None:
     raise KeyboardInterrupt
+
+
+# The model registry (mlkit/registry.py) and the steps of the retraining workflow
+# (deploy/github/workflows/retrain.yml) that call it.
+
+registry_app = typer.Typer(
+    help=(
+        "An MLflow model registry on SQLite: train and register a version, gate it against "
+        "the champion, serve by alias, export and scan what goes into the image."
+    ),
+    no_args_is_help=True,
+    rich_markup_mode=None,
+)
+app.add_typer(registry_app, name="registry")
+
+REGISTRY_OPTION = typer.Option(
+    "",
+    "--registry",
+    envvar="MLKIT_REGISTRY",
+    help="Folder of the registry's SQLite file and artifacts (default: <scratch>/mlflow).",
+)
+NAME_OPTION = typer.Option("churn", "--name", help="The registered model's name.")
+
+
+def _registry_or_exit(folder: str, command: str) -> Any:
+    from mlkit.registry import open_registry
+
+    try:
+        return open_registry(folder or None)
+    except OSError as err:
+        typer.echo(f"mlkit registry {command}: {err}", err=True)
+        raise typer.Exit(2) from None
+
+
+@registry_app.command("train", cls=PlainHelpCommand)
+def registry_train(
+    registry: str = REGISTRY_OPTION,
+    name: str = NAME_OPTION,
+    seed: int = typer.Option(42, help="Seed of the generated training data."),
+    rows: int = typer.Option(5_000, min=100, help="Rows of training data."),
+    drift: float = typer.Option(
+        0.0, min=0.0, max=1.0, help="Concept drift in the training data (0: none, 1: full)."
+    ),
+) -> None:
+    """Train the churn model on fresh data, log and register it; print the new version."""
+    from mlkit import churn_model, data
+    from mlkit.registry import log_version
+
+    reg = _registry_or_exit(registry, "train")
+    frame = data.make_dataset(n_rows=rows, seed=seed)
+    if drift:
+        frame = data.inject_concept_drift(frame, drift, seed=seed)
+    X_train, X_test, y_train, y_test = data.split(frame, test_size=0.25, seed=seed)
+    model = churn_model.make_churn_pipeline().fit(X_train, y_train)
+    metrics = churn_model.churn_metrics(model, X_test, y_test)
+    version = log_version(reg, name, model, training_data=X_train, metrics=metrics)
+    typer.echo(f"registered {name} version {version} (test roc_auc {metrics['roc_auc']})", err=True)
+    typer.echo(version)
+
+
+@registry_app.command("gate", cls=PlainHelpCommand)
+def registry_gate(
+    version: str = typer.Argument(..., help="The candidate version, e.g. 3."),
+    registry: str = REGISTRY_OPTION,
+    name: str = NAME_OPTION,
+    metric: str = typer.Option("roc_auc", help="roc_auc or accuracy (higher is better)."),
+    margin: float = typer.Option(0.005, min=0.0, help="How much the candidate must win by."),
+    holdout_seed: int = typer.Option(2024, help="Seed of the held-out customers."),
+    rows: int = typer.Option(4_000, min=100, help="Rows of held-out data."),
+    drift: float = typer.Option(0.0, min=0.0, max=1.0, help="Concept drift of the held-out data."),
+) -> None:
+    """Move the alias "champion" to VERSION only if it beats the champion on held-out data;
+    exit 1, saying why, when the gate refuses it."""
+    from mlkit import data
+    from mlkit.registry import RegistryError, promote_if_better
+
+    reg = _registry_or_exit(registry, "gate")
+    frame = data.make_dataset(n_rows=rows, seed=holdout_seed)
+    if drift:
+        frame = data.inject_concept_drift(frame, drift, seed=holdout_seed)
+    try:
+        result = promote_if_better(
+            reg, name, version, frame[data.FEATURES], frame[data.TARGET],
+            metric=metric, margin=margin,
+        )  # fmt: skip
+    except (RegistryError, ValueError) as err:
+        typer.echo(f"mlkit registry gate: {err}", err=True)
+        raise typer.Exit(2) from None
+    typer.echo(result.reason)
+    raise typer.Exit(0 if result.promoted else 1)
+
+
+@registry_app.command("champion", cls=PlainHelpCommand)
+def registry_champion(
+    registry: str = REGISTRY_OPTION,
+    name: str = NAME_OPTION,
+    expect: str = typer.Option("", help="Exit 1 unless the champion is this version."),
+) -> None:
+    """Print the version the alias "champion" points to (exit 1 when there is none, or when
+    it is not --expect: another run moved it)."""
+    from mlkit.registry import RegistryError, champion_version
+
+    reg = _registry_or_exit(registry, "champion")
+    try:
+        found = champion_version(reg, name)
+    except RegistryError as err:
+        typer.echo(f"mlkit registry champion: {err}", err=True)
+        raise typer.Exit(2) from None
+    if found is None or (expect and found != expect):
+        said = "no champion" if found is None else f"the champion is version {found}"
+        typer.echo(f"mlkit registry champion: {name} has {said}, expected {expect}.", err=True)
+        raise typer.Exit(1)
+    typer.echo(found)
+
+
+@registry_app.command("serve", cls=PlainHelpCommand)
+def registry_serve(
+    registry: str = REGISTRY_OPTION,
+    name: str = NAME_OPTION,
+    alias: str = typer.Option("champion", help="The alias to serve."),
+    rows: int = typer.Option(5, min=1, max=10_000, help="Customers to score."),
+    seed: int = typer.Option(7, help="Seed of the customers to score."),
+) -> None:
+    """Load models:/NAME@ALIAS and score fresh customers: one JSON line a customer."""
+    import json
+
+    from mlflow.exceptions import MlflowException
+
+    from mlkit import data
+    from mlkit.registry import score_by_alias
+
+    _registry_or_exit(registry, "serve")
+    customers = data.make_dataset(n_rows=rows, seed=seed)[data.FEATURES]
+    try:
+        scores = score_by_alias(name, customers, alias)
+    except MlflowException as err:
+        typer.echo(f"mlkit registry serve: models:/{name}@{alias}: {err.message}", err=True)
+        raise typer.Exit(1) from None
+    for score in scores:
+        typer.echo(json.dumps({"model": f"{name}@{alias}", "churn_probability": float(score)}))
+
+
+@registry_app.command("export", cls=PlainHelpCommand)
+def registry_export(
+    out: str = typer.Argument(..., help="A new or empty folder for the model's files."),
+    registry: str = REGISTRY_OPTION,
+    name: str = NAME_OPTION,
+    alias: str = typer.Option("champion", help="The alias to export."),
+) -> None:
+    """Copy the files of models:/NAME@ALIAS into OUT, for the image build."""
+    from mlflow.exceptions import MlflowException
+
+    from mlkit.registry import export_model
+
+    _registry_or_exit(registry, "export")
+    try:
+        folder = export_model(name, out, alias)
+    except (MlflowException, FileExistsError) as err:
+        typer.echo(f"mlkit registry export: {getattr(err, 'message', err)}", err=True)
+        raise typer.Exit(1) from None
+    typer.echo(f"exported {name}@{alias} to {folder}: " + ", ".join(sorted(
+        p.name for p in folder.iterdir()
+    )))  # fmt: skip
+
+
+@registry_app.command("scan", cls=PlainHelpCommand)
+def registry_scan(
+    folder: str = typer.Argument(..., help="An exported model folder (mlkit registry export)."),
+) -> None:
+    """Audit an exported model's requirements (offline advisories) and look for secrets in
+    its files; exit 1 when anything is found."""
+    from mlkit.scanning import audit_requirements, find_secrets
+
+    requirements = Path(folder) / "requirements.txt"
+    if not requirements.is_file():
+        typer.echo(f"mlkit registry scan: no requirements.txt in {folder}", err=True)
+        raise typer.Exit(2)
+    pins = [
+        line.strip()
+        for line in requirements.read_text().splitlines()
+        if line.strip() and not line.startswith(("#", "-"))
+    ]
+    try:
+        vulnerable = audit_requirements(pins)
+    except ValueError as err:
+        typer.echo(f"mlkit registry scan: {requirements}: {err}", err=True)
+        raise typer.Exit(2) from None
+    secrets = find_secrets(folder)
+    for found in vulnerable:
+        typer.echo(f"vulnerable: {found.package} {found.version} ({found.id})")
+    for hit in secrets:
+        typer.echo(f"secret: {hit.path} {hit.where} ({hit.kind})")
+    typer.echo(
+        f"scanned {folder}: {len(pins)} pinned requirements, {len(vulnerable)} advisories, "
+        f"{len(secrets)} secret-looking strings"
+    )
+    raise typer.Exit(1 if vulnerable or secrets else 0)
 
 
 # A class on JupyterHub: the exchange service and the calls to it (mlkit/hub/).

