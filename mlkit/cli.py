@@ -764,6 +764,66 @@ def hub_config(
     typer.echo(f"wrote {path}\nstart the hub: jupyterhub -f {path}")
 
 
+@app.command("hub", cls=PlainHelpCommand)
+def class_hub(
+    instructor: Annotated[
+        list[str],
+        typer.Option("--instructor", help="An instructor's hub name (repeat for each)."),
+    ],
+    folder: str = typer.Option(".hub", "--folder", help="The hub's config, database and files."),
+    port: int = typer.Option(8000, help="The hub's public port on 127.0.0.1."),
+    mem: str = typer.Option("2G", "--mem", help="Memory cap of each learner's server."),
+    cpus: float = typer.Option(1.0, "--cpus", min=0.1, help="CPU cap of each learner's server."),
+    cull_idle: int = typer.Option(
+        3600, "--cull-idle", min=60, help="Stop a learner's server idle this many seconds."
+    ),
+) -> None:
+    """Start a class hub on 127.0.0.1 (docs/class-hub.md) and run it until Ctrl+C: accounts
+    approved by instructors, a container per learner, the exchange, the idle culler."""
+    import time
+
+    from mlkit._runtime.net import free_port
+    from mlkit.hub.config import HubSettings, LearnerServers
+    from mlkit.hub.image import learner_image
+    from mlkit.hub.running import start_hub
+
+    typer.echo("mlkit hub: the learner image (built the first time: many minutes)")
+    try:
+        image = learner_image()
+        settings = HubSettings(
+            folder=Path(folder).resolve(),
+            port=port,
+            hub_port=free_port(),
+            proxy_api_port=free_port(),
+            exchange_port=free_port(),
+            instructors=instructor,
+            learners=LearnerServers(
+                image, mem_limit=mem, cpu_limit=cpus, cull_idle_seconds=cull_idle
+            ),
+        )
+        process = start_hub(settings)
+    except MlkitError as err:
+        typer.echo(f"mlkit hub: {err}", err=True)
+        raise typer.Exit(1) from None
+    url = settings.url
+    typer.echo(
+        f"class hub at {url}/ (log: {process.log_path})\n"
+        f"  everyone signs up at {url}/hub/signup; instructors ({', '.join(instructor)}) are\n"
+        f"  approved at once, and approve learners at {url}/hub/authorize\n"
+        "Ctrl+C stops the hub and the learners' servers (their volumes stay)."
+    )
+    try:
+        while process.is_running():
+            time.sleep(1)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        process.stop(grace=60)
+    if process.returncode not in (0, None, -15):
+        typer.echo(f"mlkit hub: the hub exited ({process.returncode}); see {process.log_path}")
+        raise typer.Exit(1)
+
+
 def _exchange() -> Any:
     from mlkit.hub.client import Exchange
 
