@@ -19,7 +19,7 @@ from typing import Any
 import pandas as pd
 
 from mlkit._runtime.net import LOCALHOST, free_port
-from mlkit._runtime.process import Stoppable
+from mlkit._runtime.process import ServerThread, Stoppable
 
 __all__ = ["Notification", "WebhookReceiver"]
 
@@ -82,8 +82,7 @@ class WebhookReceiver(Stoppable):
                 if attempt == _BIND_ATTEMPTS - 1:
                     raise
         self.port = int(self._server.server_address[1])
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
-        self._thread.start()
+        self._serving = ServerThread(self._server)
         self._stop_at_exit()
 
     def url(self, path: str = "/") -> str:
@@ -160,10 +159,7 @@ class WebhookReceiver(Stoppable):
     def stop(self) -> None:
         """Stop serving and close the socket (safe to call twice)."""
         self._forget_at_exit()
-        if self._thread.is_alive():
-            self._server.shutdown()
-            self._thread.join(timeout=5)
-        self._server.server_close()
+        self._serving.stop()
 
     def __repr__(self) -> str:
         return f"<WebhookReceiver {self.url()} ({len(self.notifications)} notifications)>"
