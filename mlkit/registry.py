@@ -10,16 +10,19 @@ tracking server instead; the calls stay the same.
     version = log_version(reg, "churn", model, training_data=X_train)
     result = promote_if_better(reg, "churn", version, X_holdout, y_holdout, margin=0.005)
     scores = score_by_alias("churn", X_new)           # models:/churn@champion
+    with serve_by_alias(reg, "churn") as service: ...  # a BentoML service on that alias
 """
 
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -29,10 +32,15 @@ from mlkit.bundle import data_sha256, library_versions
 from mlkit.errors import MlkitError
 from mlkit.settings import scratch_dir
 
+if TYPE_CHECKING:
+    from mlkit.serving import RunningService
+
 # MLflow sends usage telemetry unless told not to; the course sends nothing anywhere. Its
-# INFO lines (database migrations, timestamped) would fill notebooks' outputs.
+# INFO lines (database migrations, timestamped) and download progress bars would fill
+# notebooks' outputs.
 os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
 os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "WARNING")
+os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
 # MLflow 3.18's SQL store configures a loader that SQLAlchemy 2.1 deprecates; nothing for a
 # user of the registry to act on.
 warnings.filterwarnings("ignore", message="The ``noload`` loader strategy", module="mlflow")
@@ -41,6 +49,7 @@ CHAMPION = "champion"
 DATABASE_FILE = "mlflow.db"
 ARTIFACTS_FOLDER = "artifacts"
 EXPERIMENT = "churn"
+ALIAS_SERVICE = Path(__file__).parent / "data_files" / "alias_service.py"
 INSTALL_HINT = "install MLflow with `make setup` (mlflow-skinny is pinned in pyproject.toml)"
 
 # Higher is better for every gate metric; each takes (y, churn probability).
@@ -97,6 +106,8 @@ def open_registry(folder: Path | str | None = None) -> LocalRegistry:
     if path.exists() and not path.is_dir():
         raise NotADirectoryError(f"registry folder: {path} is a file; expected a folder.")
     path.mkdir(parents=True, exist_ok=True)
+    if not (path / DATABASE_FILE).exists():
+        shutil.copyfile(_empty_database(), path / DATABASE_FILE)
     registry = LocalRegistry(path.resolve())
     registry.artifacts.mkdir(exist_ok=True)
     mlflow.set_tracking_uri(registry.uri)
@@ -104,7 +115,28 @@ def open_registry(folder: Path | str | None = None) -> LocalRegistry:
     return registry
 
 
-def _experiment_id(registry: LocalRegistry, name: str) -> str:
+def _empty_database() -> Path:
+    """An MLflow database with every table and no record, made once per MLflow version.
+
+    Creating the tables runs MLflow's whole chain of schema migrations, seconds of work
+    that each new registry would repeat; a copy of this file is the same empty database."""
+    import mlflow
+    from mlflow import MlflowClient
+
+    template = scratch_dir("mlflow-empty") / f"mlflow-{mlflow.__version__}.db"
+    if not template.exists():
+        with tempfile.TemporaryDirectory(dir=template.parent) as building:
+            uri = f"sqlite:///{Path(building) / DATABASE_FILE}"
+            client = MlflowClient(tracking_uri=uri, registry_uri=uri)
+            client.search_experiments()  # creates the tracking tables
+            client.search_registered_models()  # and the registry's
+            os.replace(Path(building) / DATABASE_FILE, template)  # whole, or not at all
+    return template
+
+
+def experiment_id(registry: LocalRegistry, name: str = EXPERIMENT) -> str:
+    """The id of experiment `name` in the registry, created with its artifacts in the
+    registry's folder on first use (module 01)."""
     client = registry.client()
     found = client.get_experiment_by_name(name)
     if found is not None:
@@ -151,7 +183,7 @@ def log_version(
         signature = infer_signature(sample, model.predict_proba(sample))
     trusted = skops.io.get_untrusted_types(data=skops.io.dumps(model))
     pins = [f"{package}=={found}" for package, found in library_versions().items()]
-    with mlflow.start_run(experiment_id=_experiment_id(registry, experiment)):
+    with mlflow.start_run(experiment_id=experiment_id(registry, experiment)):
         mlflow.log_params({"training_rows": len(training_data)})
         mlflow.set_tag("training_data_sha256", data_sha256(training_data))
         if metrics:
@@ -222,8 +254,29 @@ def churn_scores(model_uri: str, X: pd.DataFrame) -> np.ndarray:
     types against the logged signature."""
     import mlflow.pyfunc
 
-    predicted = np.asarray(mlflow.pyfunc.load_model(model_uri).predict(_plain_columns(X)))
+    return predict_churn(mlflow.pyfunc.load_model(model_uri), X)
+
+
+def predict_churn(model: Any, X: pd.DataFrame) -> np.ndarray:
+    """Churn probabilities of a loaded pyfunc model (its predict_proba's second column)."""
+    predicted = np.asarray(model.predict(_plain_columns(X)))
     return predicted[:, 1] if predicted.ndim == 2 else predicted
+
+
+def load_by_alias(registry: LocalRegistry, name: str, alias: str = CHAMPION) -> tuple[str, Any]:
+    """The version `name@alias` points to now and that version loaded as MLflow's pyfunc.
+
+    The alias is resolved once and the version loaded by number, so the version returned
+    is the one loaded even if the alias moves meanwhile (module 07's service by alias)."""
+    import mlflow.pyfunc
+
+    version = champion_version(registry, name, alias)
+    if version is None:
+        raise RegistryError(
+            f"model {name!r} has no alias {alias!r} yet; the evaluation gate sets it "
+            "(promote_if_better), or set it with MlflowClient.set_registered_model_alias."
+        )
+    return version, mlflow.pyfunc.load_model(f"models:/{name}/{version}")
 
 
 def score_by_alias(name: str, X: pd.DataFrame, alias: str = CHAMPION) -> np.ndarray:
@@ -311,4 +364,33 @@ def export_model(name: str, out: Path | str, alias: str = CHAMPION) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     return Path(
         mlflow.artifacts.download_artifacts(f"models:/{name}@{alias}", dst_path=str(folder))
+    )
+
+
+def serve_by_alias(
+    registry: LocalRegistry,
+    name: str,
+    alias: str = CHAMPION,
+    *,
+    log_dir: Path | str | None = None,
+    timeout: float = 180.0,
+) -> RunningService:
+    """Start a BentoML service on 127.0.0.1 that serves `models:/name@alias` (module 07).
+
+    Its `predict` answers with the churn probabilities and the version that scored them;
+    its `reload` loads the version the alias points to now. `timeout`: seconds to wait
+    for it to be ready (it imports MLflow and loads the model first). Stop it with
+    `.stop()` or a `with` block."""
+    from mlkit.serving import serve_in_background
+
+    champion_version(registry, name, alias)  # a missing model fails here, not in the server
+    env = {
+        "MLKIT_REGISTRY_FOLDER": str(registry.folder),
+        "MLKIT_REGISTERED_MODEL": name,
+        "MLKIT_MODEL_ALIAS": alias,
+        "MLFLOW_DISABLE_TELEMETRY": "true",
+        "MLFLOW_LOGGING_LEVEL": "WARNING",
+    }
+    return serve_in_background(
+        ALIAS_SERVICE, "ChurnByAlias", env=env, log_dir=log_dir, timeout=timeout
     )
