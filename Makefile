@@ -11,10 +11,14 @@
 PYTHON ?= python3.11
 VENV ?= .venv
 BIN := $(VENV)/bin
-STAMP := $(VENV)/.mlkit-installed
 LAB_PORT ?= 8888
 ROOT_FLAG := $(if $(filter 0,$(shell id -u)),--allow-root,)
 PYTEST_ARGS ?=
+# Optional extras to install beside the dev tools, e.g. `make test EXTRAS=dev,tensorflow`
+# (pyproject.toml [project.optional-dependencies]; CI installs all of them, see .ci/run).
+EXTRAS ?= dev
+COMMA := ,
+STAMP := $(VENV)/.mlkit-installed-$(subst $(COMMA),-,$(EXTRAS))
 
 HUB_PORT ?= 8000
 HUB_INSTRUCTOR ?= instructor
@@ -27,7 +31,7 @@ $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; assert sys.version_info[:2] >= (3, 11), "mlkit needs Python >= 3.11; set PYTHON=/path/to/python3.11"'
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(BIN)/python -m pip install --quiet -e '.[$(EXTRAS)]'
 	$(BIN)/python -m ipykernel install --sys-prefix --name python3 --display-name "Python 3 (mlkit)"
 	touch $(STAMP)
 

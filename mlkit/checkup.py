@@ -4,8 +4,9 @@ Each check returns a `Check`: a name, pass/fail, whether it is required, what wa
 found and, on failure, what to do. `run_doctor` prints one line per check and a
 summary, and returns False only when something required is missing. Docker, HAProxy,
 Redis's server, Prometheus with Alertmanager, Dask (grading on a cluster), the class hub,
-PostgreSQL, MLflow and actionlint (the model registry and its workflow) are optional for
-learners (lessons that need them say what they skipped); CI needs them all.
+PostgreSQL, MLflow and actionlint (the model registry and its workflow) and the optional
+extras (TensorFlow) are optional for learners (lessons that need them say what they
+skipped); CI needs them all.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from pathlib import Path
 
 from packaging.requirements import Requirement
 
+from mlkit import extras
 from mlkit._runtime.process import find_command
 from mlkit.settings import quick_mode, scratch_dir
 
@@ -287,6 +289,20 @@ def check_registry_tools() -> Check:
     return Check("model registry", found.returncode == 0, detail, required=False, fix=fix)
 
 
+def check_extras() -> Check:
+    """The optional extras (mlkit.extras: TensorFlow for course 01 §12) are installed.
+    Optional: the sections that need them skip themselves and say so."""
+    missing = {name: extras.missing_modules(name) for name in extras.EXTRAS}
+    absent = [name for name, modules in missing.items() if modules]
+    if not absent:
+        packages = [package for item in extras.EXTRAS.values() for package in item.packages]
+        found = ", ".join(f"{package} {md.version(package)}" for package in packages)
+        return Check("optional extras", True, found, required=False)
+    detail = "; ".join(f"{name}: {', '.join(missing[name])} not installed" for name in absent)
+    fix = "; ".join(extras.get_extra(name).install_command for name in absent)
+    return Check("optional extras", False, detail, required=False, fix=fix)
+
+
 def check_free_port() -> Check:
     """A TCP port can be opened on 127.0.0.1 (services and JupyterLab need one)."""
     try:
@@ -324,6 +340,7 @@ def run_checks(require_docker: bool = False) -> list[Check]:
         check_class_hub,
         check_postgres,
         check_registry_tools,
+        check_extras,
         check_free_port,
         check_disk,
     ]

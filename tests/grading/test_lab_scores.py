@@ -64,12 +64,21 @@ CASES = [
                 'TRUSTED = ["sklearn.tree._tree.Tree", "builtins.exec"]',
             ),
             "q2": ("    if found != expected:\n", "    if False:\n"),
+            # A signature reader that keeps -1 for "any size" instead of None.
+            "q6": (
+                "shape = tuple(None if dim == -1 else dim for dim in dims)",
+                "shape = tuple(dims)",
+            ),
         },
-        auto={"q1": 2, "q2": 4, "q3": 3, "q4": 3},
+        auto={"q1": 2, "q2": 4, "q3": 3, "q4": 3, "q6": 4},
         by_hand=("q5",),
-        # q1 loses "exactly the types needed"; q2 keeps the round trip and the manifest only.
-        half_right_points={"q1": 1, "q2": 2},
-        feedback={"q2": "raised UntrustedTypesFoundException, not TamperedBundleError"},
+        # q1 loses "exactly the types needed"; q2 keeps the round trip and the manifest only;
+        # q6 keeps the request (its width check reads shape[1]), loses both readings.
+        half_right_points={"q1": 1, "q2": 2, "q6": 2},
+        feedback={
+            "q2": "raised UntrustedTypesFoundException, not TamperedBundleError",
+            "q6": "got {'features': ('float32', (-1, 16))}",
+        },
     ),
     LabCase(
         "02",
