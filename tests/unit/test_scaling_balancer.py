@@ -68,7 +68,7 @@ from mlkit.scaling import (
 
 REPLICAS = 3
 USERS = 4
-RUN_S = 8
+RUN_S = 10
 CUSTOMER = data.make_dataset(n_rows=5, seed=1)[data.FEATURES].to_dict(orient="records")[0]
 
 
