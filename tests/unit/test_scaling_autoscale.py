@@ -147,7 +147,7 @@ def test_the_policy_as_an_hpa_manifest_passes_the_kubernetes_schema():
 # --- the loop itself, behind HAProxy, under a stepped Locust load -------------------------
 
 LOW, HIGH = 1, 16
-STEP_S = (6, 20, 24)  # low, high, low: long enough to start replicas and to let them go
+STEP_S = (8, 30, 24)  # low, high, low: long enough to start replicas and to let them go
 LOOP_POLICY = ScalingPolicy(
     (IN_FLIGHT, CPU), min_replicas=1, max_replicas=3, scale_down_window_s=6, sync_period_s=1
 )
