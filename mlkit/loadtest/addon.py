@@ -1,10 +1,11 @@
 """Loaded into the Locust process by `mlkit.loadtest.run_locust`, next to your locustfile.
 
-Locust imports every file given to `-f`; this one adds five things, each switched on by
+Locust imports every file given to `-f`; this one adds six things, each switched on by
 an environment variable that `run_locust` sets (module 04):
 
 - the stepped load shape `MlkitStepLoad`, active only when a `StepLoad` was passed;
 - a request cap: the run stops after `max_requests` requests;
+- a stop file: the run stops early once the file `run_locust(stop_file=...)` names exists;
 - a short window for Locust's "current" percentiles (a documented Locust stats setting),
   so that each second of the history describes the last 2 s rather than the last 10 s,
   and each step of a stepped run can be read on its own;
@@ -30,9 +31,12 @@ from mlkit.loadtest.scenario import (
     MAX_REQUESTS_ENV,
     STARTED_ENV,
     STEPS_ENV,
+    STOP_ENV,
     WINDOW_ENV,
     StepLoad,
 )
+
+_STOP_POLL_S = 0.2
 
 if WINDOW_ENV in os.environ:
     locust.stats.CURRENT_RESPONSE_TIME_PERCENTILE_WINDOW = int(os.environ[WINDOW_ENV])
@@ -67,6 +71,22 @@ def _stop_after_max_requests(environment: Environment, **_: object) -> None:
                 gevent.spawn(environment.runner.quit)
 
     environment.events.request.add_listener(count_request)
+
+
+@events.init.add_listener
+def _stop_when_file_exists(environment: Environment, **_: object) -> None:
+    path = os.environ.get(STOP_ENV)
+    if not path:
+        return
+
+    def watch() -> None:
+        while not Path(path).exists():
+            gevent.sleep(_STOP_POLL_S)
+        logging.warning("mlkit: %s exists, stopping the run", path)
+        if environment.runner is not None:
+            environment.runner.quit()
+
+    gevent.spawn(watch)
 
 
 @events.test_start.add_listener

@@ -36,6 +36,7 @@ from mlkit.loadtest.scenario import (
     PERCENTILE_WINDOW_S,
     STARTED_ENV,
     STEPS_ENV,
+    STOP_ENV,
     WINDOW_ENV,
     StepLoad,
     bad_int,
@@ -94,6 +95,7 @@ def run_locust(
     watch: Mapping[str, int] | None = None,
     user_classes: list[str] | None = None,
     env: Mapping[str, str] | None = None,
+    stop_file: str | os.PathLike[str] | None = None,
 ) -> LoadTestResult:
     """Run `locust --headless` against `host` (127.0.0.1 only) and read back its statistics.
 
@@ -102,7 +104,9 @@ def run_locust(
     `csv_prefix` (default `<scratch>/locust/run-<time>`): `_stats.csv`, `_stats_history.csv`
     (every second, every endpoint), `.json`, `_errors.json` and `.log` (which starts with the
     command). `stop_timeout` seconds let running requests finish at the end; the run stops early
-    after `max_requests` requests (give or take the ones in flight: up to about two per user).
+    after `max_requests` requests (give or take the ones in flight: up to about two per user),
+    or once the file `stop_file` exists (looked for every 0.2 s: a caller that knows when
+    enough was seen ends the run).
     `watch` names processes whose CPU is sampled with Locust's, e.g. `{"server":
     svc.process.pid}`; `user_classes` picks some of the locustfile's User classes (default:
     all); `env` adds environment variables for the locustfile. Locust is killed if it runs past
@@ -146,6 +150,8 @@ def run_locust(
     )
     if shape is not None:
         process_env[STEPS_ENV] = shape.to_json()
+    if stop_file is not None:
+        process_env[STOP_ENV] = str(Path(stop_file).expanduser().resolve())
 
     budget = duration + stop_timeout + _STARTUP_BUDGET_S
     locust = LoggedProcess(command, files.log, cwd=path.parent, env=process_env, show_command=True)

@@ -23,6 +23,7 @@ MAX_REQUESTS_ENV = "MLKIT_LOCUST_MAX_REQUESTS"
 WINDOW_ENV = "MLKIT_LOCUST_WINDOW"
 STARTED_ENV = "MLKIT_LOCUST_STARTED"
 ERRORS_ENV = "MLKIT_LOCUST_ERRORS"
+STOP_ENV = "MLKIT_LOCUST_STOP_FILE"
 # Locust's "current" percentiles in the history cover the last 10 s; stepped runs need a
 # window shorter than a step, so run_locust narrows it (stats setting documented by Locust).
 PERCENTILE_WINDOW_S = 2

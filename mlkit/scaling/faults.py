@@ -115,6 +115,7 @@ def run_under_faults(
     env: Mapping[str, str] | None = None,
     during: Callable[[Note], Any] | None = None,
     during_at_s: float = 0.0,
+    end_after_during_s: float | None = None,
 ) -> FaultRun:
     """Load `balancer.url` with `users` Locust users for `run_time` s, applying `faults`.
 
@@ -125,7 +126,9 @@ def run_under_faults(
     the locustfile's classes run, its environment variables). `during(note)`, if given,
     starts `during_at_s` seconds in, in a thread of its own; each `note(action, replica)`
     it makes is an event of the timeline, and the run waits for it to return (its error
-    is raised). Module 05.
+    is raised). `end_after_during_s`, if given, ends the load that many seconds after
+    `during` returned instead of at `run_time` (which is then an upper bound: give one
+    long enough for the slowest machine, and the run takes only what it needs). Module 05.
     """
     if not isinstance(balancer, Balancer):
         raise TypeError(f"balancer: got {type(balancer).__name__}, expected a started Balancer.")
@@ -145,9 +148,22 @@ def run_under_faults(
         raise ValueError(f"during_at_s: got {during_at_s!r}, expected seconds in 0..{run_time}.")
     if not 0.05 <= sample_s <= 1.0:
         raise ValueError(f"sample_s: got {sample_s!r}, expected seconds in 0.05..1.0.")
+    if end_after_during_s is not None and (
+        isinstance(end_after_during_s, bool)
+        or not isinstance(end_after_during_s, int | float)
+        or end_after_during_s < 0
+        or during is None
+    ):
+        raise ValueError(
+            f"end_after_during_s: got {end_after_during_s!r}, expected seconds >= 0 of load "
+            "left after `during` returns (and a `during` to wait for)."
+        )
     prefix = Path(csv_prefix) if csv_prefix else scratch_dir("faults") / f"run-{time.time_ns()}"
     prefix = prefix.expanduser().resolve()
     started_marker = prefix.with_name(prefix.name + ".started")  # written by mlkit.loadtest.addon
+    stop_file = prefix.with_name(prefix.name + ".stop")  # looked for by mlkit.loadtest.addon
+    stop_file.unlink(missing_ok=True)
+    ended_at: float | None = None  # when `during` returned
     pending = sorted(faults, key=lambda f: f.at_s)
     samples: list[dict[str, Any]] = []
     applied: list[dict[str, Any]] = []
@@ -169,6 +185,7 @@ def run_under_faults(
             csv_prefix=prefix,
             user_classes=user_classes,
             env=env,
+            stop_file=stop_file if end_after_during_s is not None else None,
         )
         deadline = time.monotonic() + _STARTUP_WAIT_S
         while not started_marker.exists() and not future.done() and time.monotonic() < deadline:
@@ -184,8 +201,13 @@ def run_under_faults(
                 fault.apply(replicas)
             if during is not None and procedure is None and now >= during_at_s:
                 procedure = pool.submit(during, note)
+            if end_after_during_s is not None and procedure is not None and procedure.done():
+                ended_at = now if ended_at is None else ended_at
+                if now >= ended_at + end_after_during_s and not stop_file.exists():
+                    stop_file.touch()
             samples.append(_sample(balancer, time.time() - start))
             time.sleep(sample_s)
+        stop_file.unlink(missing_ok=True)
         result = future.result()
         outcome = procedure.result() if procedure is not None else None
     health = pd.DataFrame(samples)

@@ -68,7 +68,7 @@ from mlkit.scaling import (
 
 REPLICAS = 3
 USERS = 4
-RUN_S = 12
+RUN_S = 10
 CUSTOMER = data.make_dataset(n_rows=5, seed=1)[data.FEATURES].to_dict(orient="records")[0]
 
 
@@ -257,7 +257,7 @@ def test_balancer_spreads_requests_and_its_runtime_api_moves_replicas(balancer, 
 def test_a_hung_replica_is_taken_out_and_failures_stay_bounded(balancer, replica_set, tmp_path):
     victim = sorted(replica_set.ports)[-1]
     locustfile = write_locustfile(tmp_path)
-    schedule = [Fault(3, "hang", victim), Fault(9, "resume", victim)]
+    schedule = [Fault(2, "hang", victim), Fault(6, "resume", victim)]
     run = run_under_faults(balancer, replica_set, locustfile, schedule, users=USERS, run_time=RUN_S)
     print(run.timeline.to_string())
     assert run.result.summary()["requests"] > 0
@@ -279,7 +279,7 @@ def test_killing_a_replica_under_load_fails_no_request(balancer, replica_set, tm
     victim = sorted(replica_set.ports)[0]
     locustfile = write_locustfile(tmp_path)
     run = run_under_faults(
-        balancer, replica_set, locustfile, [Fault(4, "kill", victim)], users=USERS, run_time=RUN_S
+        balancer, replica_set, locustfile, [Fault(3, "kill", victim)], users=USERS, run_time=RUN_S
     )
     print(run.timeline.to_string())
     summary = run.summary()

@@ -13,6 +13,7 @@ import pytest
 from conftest import skip_or_fail
 
 from mlkit import churn_model, data
+from mlkit.loadtest import MAX_RUN_SECONDS
 from mlkit.scaling import (
     VERSION_HEADER,
     Autoscaler,
@@ -33,6 +34,9 @@ pytestmark = pytest.mark.slow
 
 REPLICAS = 2
 USERS = 4
+# Seconds of load after a rollout returns: Locust's requests/s of each name is an average
+# over its last 10 s, so v1's falls to 0 only about 12 s after its last answer.
+TAIL_S = 13
 CUSTOMER = data.make_dataset(n_rows=5, seed=1)[data.FEATURES].to_dict(orient="records")[0]
 
 
@@ -65,8 +69,9 @@ def test_a_rolling_update_under_load_fails_no_request_and_switches_every_slot(fl
     balancer, replicas, _, v2_env, start_s = fleet
     old = dict(replicas.ports)
     # The load must outlast the rollout: one new replica after the other, each about as
-    # slow to start as the first ones were, plus the seconds before and after.
-    run_time = max(30, math.ceil(REPLICAS * 2 * start_s) + 15)
+    # slow to start as the first ones were, plus the seconds before and after. That is an
+    # upper bound: the load ends TAIL_S after the rollout returns.
+    run_time = min(MAX_RUN_SECONDS, max(60, math.ceil(REPLICAS * 4 * start_s) + 30))
     run = run_under_faults(
         balancer,
         replicas,
@@ -76,12 +81,15 @@ def test_a_rolling_update_under_load_fails_no_request_and_switches_every_slot(fl
         run_time=run_time,
         during=lambda note: rolling_update(balancer, replicas, v2_env, note=note),
         during_at_s=3,
+        end_after_during_s=TAIL_S,
     )
     print(run.timeline.to_string())
     rollout = run.during
     print(rollout.table().to_string())
     assert rollout.completed, rollout.reason
-    assert run.events["t_s"].max() < run_time - 3, "the load ended before the rollout did"
+    # the load went on after the last step, and ended early because the rollout was done
+    last_second = run.timeline.index.max()
+    assert run.events["t_s"].max() + TAIL_S - 1 <= last_second < run_time - 3, run.timeline
     assert run.summary()["failures"] == 0, run.result.failures
     assert set(rollout.moved) == {s.name for s in balancer.servers()}
     # every slot now points at a new replica, and every old one is stopped
@@ -112,9 +120,10 @@ def test_a_v2_that_never_gets_ready_stops_the_rollout_and_v1_keeps_serving(fleet
         write_locustfile(tmp_path, by_version=True),
         [],
         users=USERS,
-        run_time=15,
+        run_time=30,
         during=lambda note: rolling_update(balancer, replicas, bad_env, note=note),
         during_at_s=2,
+        end_after_during_s=2,  # v1 only: no version has to fade out of the history
     )
     rollout = run.during
     print(rollout.table().to_string())
@@ -132,6 +141,11 @@ def test_a_v2_that_never_gets_ready_stops_the_rollout_and_v1_keeps_serving(fleet
         rolling_update(balancer, replicas, [("CHURN_MODEL_VERSION", "v2")])  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="drain_timeout"):
         rolling_update(balancer, replicas, v2_env, drain_timeout=0)
+    locustfile = write_locustfile(tmp_path)
+    with pytest.raises(ValueError, match="end_after_during_s: got 3, .* a `during`"):
+        run_under_faults(balancer, replicas, locustfile, [], end_after_during_s=3)
+    with pytest.raises(ValueError, match="end_after_during_s: got -1"):
+        run_under_faults(balancer, replicas, locustfile, [], during=print, end_after_during_s=-1)
 
 
 def test_after_a_rollout_that_replaced_a_killed_replica_new_replicas_and_the_autoscaler_follow(
