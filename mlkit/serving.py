@@ -382,11 +382,13 @@ def serve_wsgi_in_background(
     2xx once it can serve. `workers` processes each run `threads` requests at a time:
     Gunicorn uses its `sync` worker for one thread (one request, then the connection is
     closed: no keep-alive) and its `gthread` worker for more (keep-alive, a thread pool);
-    uWSGI (`pyuwsgi` from PyPI) serves HTTP in its workers (`--http-socket`, no router
-    process in front) with `--threads` for more than one. Both load the app once, before
-    forking the workers (Gunicorn's `--preload`, uWSGI's default), so the call returns
-    once every worker has been forked, and an app that fails to import stops the server
-    with its error in the log. Same arguments, errors and clean-up as
+    uWSGI (`pyuwsgi` from PyPI) serves HTTP with keep-alive in its workers
+    (`--http11-socket`, no router process in front), `--threads` each; it does not skip a
+    request body the app left unread, so an app that refuses a request before reading its
+    body answers `Connection: close` (module 02's Flask app does). Both load the app once,
+    before forking the workers (Gunicorn's `--preload`, uWSGI's default), so the call
+    returns once every worker has been forked, and an app that fails to import stops the
+    server with its error in the log. Same arguments, errors and clean-up as
     `serve_app_in_background`; `.workers` says how many processes serve.
     """
     path = Path(app_file).expanduser().resolve()
@@ -417,7 +419,10 @@ def serve_wsgi_in_background(
             command += ["--chdir", str(path.parent), "--bind", f"{LOCALHOST}:{chosen}"]
             command += ["--workers", str(workers), "--threads", str(threads)]
             command += ["--worker-class", "sync" if threads == 1 else "gthread"]
-            command += ["--graceful-timeout", "5", "--no-control-socket"]
+            # An idle kept-alive connection stays open 10 s, longer than clients keep one
+            # (httpx: 5 s), so the client closes it first: a server closing it as the next
+            # request leaves is the "Server disconnected" race of a slow, loaded machine.
+            command += ["--graceful-timeout", "5", "--no-control-socket", "--keep-alive", "10"]
         else:
             command = [str(uwsgi), "--http11-socket", f"{LOCALHOST}:{chosen}", "--master"]
             command += ["--module", f"{path.stem}:{app}", "--chdir", str(path.parent)]
