@@ -419,10 +419,7 @@ def serve_wsgi_in_background(
             command += ["--chdir", str(path.parent), "--bind", f"{LOCALHOST}:{chosen}"]
             command += ["--workers", str(workers), "--threads", str(threads)]
             command += ["--worker-class", "sync" if threads == 1 else "gthread"]
-            # An idle kept-alive connection stays open 10 s, longer than clients keep one
-            # (httpx: 5 s), so the client closes it first: a server closing it as the next
-            # request leaves is the "Server disconnected" race of a slow, loaded machine.
-            command += ["--graceful-timeout", "5", "--no-control-socket", "--keep-alive", "10"]
+            command += ["--graceful-timeout", "5", "--no-control-socket"]
         else:
             command = [str(uwsgi), "--http11-socket", f"{LOCALHOST}:{chosen}", "--master"]
             command += ["--module", f"{path.stem}:{app}", "--chdir", str(path.parent)]
