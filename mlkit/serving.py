@@ -28,6 +28,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
+from mlkit._runtime import gunicorn_config
 from mlkit._runtime.logs import tail_lines
 from mlkit._runtime.net import LOCALHOST, free_port, http_ok, is_listening, owns_port, wait_for_http
 from mlkit._runtime.process import LoggedProcess
@@ -381,9 +382,13 @@ def serve_wsgi_in_background(
     `app` names the application object in `app_file`, which must answer GET /readyz with
     2xx once it can serve. `workers` processes each run `threads` requests at a time:
     Gunicorn uses its `sync` worker for one thread (one request, then the connection is
-    closed: no keep-alive) and its `gthread` worker for more (keep-alive, a thread pool);
-    uWSGI (`pyuwsgi` from PyPI) serves HTTP with keep-alive in its workers
-    (`--http11-socket`, no router process in front), `--threads` each; it does not skip a
+    closed: no keep-alive) and its `gthread` worker for more (keep-alive, a thread pool),
+    with `mlkit._runtime.gunicorn_config`: a request whose body is too long for Gunicorn to
+    discard unread is answered `Connection: close` (Gunicorn drops an app's own `Connection`
+    header; without this it would announce keep-alive and then close, and the client's next
+    request on that connection would get no answer); uWSGI (`pyuwsgi` from PyPI) serves
+    HTTP with keep-alive in its workers (`--http11-socket`, no router process in front),
+    `--threads` each; it does not skip a
     request body the app left unread, so an app that refuses a request before reading its
     body answers `Connection: close` (module 02's Flask app does). Both load the app once,
     before forking the workers (Gunicorn's `--preload`, uWSGI's default), so the call
@@ -420,6 +425,7 @@ def serve_wsgi_in_background(
             command += ["--workers", str(workers), "--threads", str(threads)]
             command += ["--worker-class", "sync" if threads == 1 else "gthread"]
             command += ["--graceful-timeout", "5", "--no-control-socket"]
+            command += ["--config", f"python:{gunicorn_config.__name__}"]
         else:
             command = [str(uwsgi), "--http11-socket", f"{LOCALHOST}:{chosen}", "--master"]
             command += ["--module", f"{path.stem}:{app}", "--chdir", str(path.parent)]

@@ -5,7 +5,9 @@ and under Gunicorn with uvicorn workers: the same probabilities, the same 4xx.""
 from __future__ import annotations
 
 import json
+import socket
 import textwrap
+import threading
 from concurrent.futures import ThreadPoolExecutor
 
 import bentoml
@@ -237,3 +239,63 @@ def test_missing_uwsgi_names_the_package(tmp_path, monkeypatch):
     monkeypatch.setattr(serving.sys, "executable", str(tmp_path / "bin" / "python"))
     with pytest.raises(ServerMissingError, match="pip install pyuwsgi"):
         serve_wsgi_in_background(app_file, server="uwsgi", log_dir=tmp_path)
+
+
+REFUSING_APP = """
+from flask import Flask, jsonify, request
+from werkzeug.exceptions import HTTPException
+
+app = Flask(__name__)
+app.config["MAX_CONTENT_LENGTH"] = 1_000_000
+
+
+@app.get("/readyz")
+def ready():
+    return "ok"
+
+
+@app.post("/size")
+def size():
+    return jsonify(len(request.get_data()))
+
+
+@app.errorhandler(HTTPException)
+def as_json(error):  # refused unread; Gunicorn drops this header, uWSGI keeps it
+    return jsonify(error=error.description), error.code, {"Connection": "close"}
+"""
+
+
+def connection_after(port: int, size: int) -> tuple[int, str]:
+    """Status and Connection header of the answer to a POST of `size` bytes (raw socket:
+    httpx would hide the header's effect behind its pool)."""
+    head = "POST /size HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\n"
+    head += f"Content-Length: {size}\r\n\r\n"
+    with socket.create_connection(("127.0.0.1", port), timeout=30) as sock:
+        sending = threading.Thread(target=sock.sendall, args=(head.encode() + b" " * size,))
+        sending.start()  # the server may answer before it has read the whole body
+        received = b""
+        while b"\r\n\r\n" not in received:
+            chunk = sock.recv(65_536)
+            assert chunk, f"{size} bytes: the server closed without answering"
+            received += chunk
+        sending.join(timeout=30)
+    lines = received.split(b"\r\n\r\n")[0].decode().split("\r\n")
+    said = [line.split(":", 1) for line in lines[1:]]
+    found = [value.strip().lower() for name, value in said if name.lower() == "connection"]
+    return int(lines[0].split()[1]), found[0] if found else ""
+
+
+@pytest.mark.parametrize(("server", "threads"), [("gunicorn", 2), ("uwsgi", 2)])
+def test_a_body_left_unread_is_answered_with_connection_close(tmp_path, server, threads):
+    # Gunicorn's gthread worker discards at most 64 KiB of an unread body before the next
+    # request and closes the connection past that: the answer must say so, or a client
+    # reuses the connection and its next request gets no answer.
+    (tmp_path / "refusing.py").write_text(REFUSING_APP)
+    with serve_wsgi_in_background(
+        tmp_path / "refusing.py", server=server, threads=threads, log_dir=tmp_path
+    ) as running:
+        assert connection_after(running.port, 2_000_000) == (413, "close")
+        assert connection_after(running.port, 200_000)[0] == 200  # read by the app
+        if server == "gunicorn":
+            assert connection_after(running.port, 200_000) == (200, "close")
+            assert connection_after(running.port, 1_000) == (200, "keep-alive")
