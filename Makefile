@@ -2,9 +2,11 @@
 #   make lab    set everything up and open JupyterLab on course/ and labs/
 #   make test   set everything up and run the whole test suite (and the grading benchmark)
 #   make hub-tools  JupyterHub's proxy for a class hub (npm ci; `make test` runs it too)
-#   make bench  the four benchmarks at full size (grading, serving, drift, cache)
+#   make hub    a class hub on 127.0.0.1:$(HUB_PORT) (docs/class-hub.md): HUB_INSTRUCTOR=name
+#   make bench  the five benchmarks at full size (grading, serving, drift, cache, exchange)
 # CI runs `bash .ci/run`, which installs the system packages (Docker, debootstrap,
-# Chromium, Redis), starts the Docker engine, builds the local base image and calls `make test`.
+# Chromium, Redis, PostgreSQL, Prometheus, Alertmanager), starts the Docker engine, builds
+# the local base image and calls `make test`.
 
 PYTHON ?= python3.11
 VENV ?= .venv
@@ -14,7 +16,10 @@ LAB_PORT ?= 8888
 ROOT_FLAG := $(if $(filter 0,$(shell id -u)),--allow-root,)
 PYTEST_ARGS ?=
 
-.PHONY: setup hub-tools lab test lint assign bench clean-scratch
+HUB_PORT ?= 8000
+HUB_INSTRUCTOR ?= instructor
+
+.PHONY: setup hub-tools hub lab test lint assign bench clean-scratch
 
 setup: $(STAMP)
 
@@ -35,6 +40,12 @@ hub-tools: $(NODE_TOOLS)
 $(NODE_TOOLS): package.json package-lock.json
 	npm ci --no-audit --no-fund
 
+# A class hub on one machine (docs/class-hub.md): JupyterHub with its proxy, the exchange,
+# the idle culler, NativeAuthenticator accounts and a container per learner (the learner
+# image deploy/learner-image/Dockerfile is built the first time). Needs a Docker engine.
+hub: setup hub-tools
+	$(BIN)/mlkit hub --instructor '$(HUB_INSTRUCTOR)' --port $(HUB_PORT)
+
 # JupyterLab at the project folder, with the kit's Jupyter configuration (jupyter-config/:
 # instructor folders hidden, kernel traffic encrypted, no news or update checks).
 # tests/support/jupyterlab.py lab_command() is this same command line (test_jupyterlab_support checks).
@@ -54,11 +65,12 @@ test: setup hub-tools lint
 		--nbval-cell-timeout=600 -p no:cacheprovider --durations=20 $(PYTEST_ARGS)
 	MLKIT_QUICK=1 $(BIN)/python bench/grading.py
 
-bench: setup
+bench: setup hub-tools
 	$(BIN)/python bench/grading.py
 	$(BIN)/python bench/serving.py
 	$(BIN)/python bench/drift.py
 	$(BIN)/python bench/cache.py
+	$(BIN)/python bench/exchange.py
 
 assign: setup
 	$(BIN)/mlkit assign

@@ -6,7 +6,8 @@ the request bodies, so that every course service answers the same way:
 - a POST to an API route must carry `Content-Type: application/json` (415 otherwise,
   multipart forms included: BentoML would parse those and fail with a 500), and a body of
   at most `max_body_bytes` (413, checked from `Content-Length` and while reading, before
-  anything is parsed);
+  anything is parsed); an empty body is refused (400), as the document says a body is
+  required;
 - a body's top level takes only the method's parameters and no other key, and its values
   are checked strictly (`40`, not `"40"` or `true`); nested models keep their own
   configuration, so the contract classes say `strict=True, extra="forbid"` themselves;
@@ -210,6 +211,11 @@ class ApiGuard:
                 return
             if not message.get("more_body", False):
                 break
+        if not body.strip():  # the document says a body is required, even without parameters
+            await _error(
+                send, 400, "empty body: send a JSON object ({} when the API takes no input)"
+            )
+            return
         await self.app(scope, _replay(bytes(body), receive), send)
 
     def _too_large(self, got: str) -> str:

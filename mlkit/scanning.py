@@ -7,6 +7,13 @@ service reads an OSV-format advisory snapshot shipped in `mlkit/data_files/`, so
 lesson runs offline (on a connected machine, `pip-audit -r requirements.txt` queries
 the live databases). `find_secrets` looks for secret-looking strings in text files,
 notebooks (sources and outputs) and logs.
+
+Supply chain: `make_sbom` writes a CycloneDX SBOM of pinned requirements with
+`cyclonedx-py` (the cyclonedx-bom package); `audit_sbom` audits its components with
+pip-audit against the snapshot and returns pip-audit's own JSON report; `pip_audit_report`
+runs the `pip-audit` command itself against PyPI; `dependency_policy` reads either
+report, looks up each advisory's severity and fails the build on HIGH or worse, and on
+any package that could not be audited.
 """
 
 from __future__ import annotations
@@ -36,6 +43,7 @@ from packaging.version import Version
 # names and signatures are still there, so an upgrade fails a test, not a lesson.
 from pip_audit._audit import Auditor
 from pip_audit._dependency_source import DependencySourceError, RequirementSource
+from pip_audit._format import JsonFormat
 from pip_audit._service import (
     Dependency,
     ResolvedDependency,
@@ -381,3 +389,185 @@ def find_secrets_in_image(image: str, folder: str = IMAGE_BENTO_PATH) -> list[Se
             replace(hit, path=f"{image}:{top / Path(hit.path).relative_to(root).as_posix()}")
             for hit in find_secrets(root)
         ]
+
+
+# --- supply chain: an SBOM, its audit, and a build policy (module 08) -------------------
+
+SEVERITY_LEVELS = ("LOW", "MODERATE", "HIGH", "CRITICAL")  # the GitHub Advisory Database's
+_PURL = re.compile(r"^pkg:pypi/(?P<name>[^@?#]+)@(?P<version>[^?#]+)")
+
+
+def _tool(name: str, package: str) -> str:
+    """The path of console script `name` next to this interpreter, or ScanningError."""
+    found = Path(sys.executable).with_name(name)
+    if not found.is_file():
+        raise ScanningError(
+            f"{name} is not installed next to {sys.executable}: install the PyPI package "
+            f"{package} (`pip install -e .` in the kit's folder pins it)."
+        )
+    return str(found)
+
+
+def make_sbom(requirements: list[str] | str | os.PathLike, sbom_path: str | os.PathLike) -> Path:
+    """A CycloneDX 1.6 JSON SBOM of pinned requirements (lines or a requirements file),
+    written by `cyclonedx-py requirements` to `sbom_path`; returns that path.
+
+    The SBOM lists each package as a component with its PyPI package URL
+    (`pkg:pypi/name@version`); `--output-reproducible` leaves out the serial number and
+    timestamp, so the same pins give the same file.
+    """
+    out = Path(sbom_path)
+    command = _tool("cyclonedx-py", "cyclonedx-bom")
+    with tempfile.TemporaryDirectory(prefix="mlkit-sbom-") as folder:
+        source = _requirement_files(requirements, Path(folder))
+        done = subprocess.run(
+            [command, "requirements", str(source), "--of", "JSON", "-o", str(out),
+             "--output-reproducible", "--no-validate"],
+            capture_output=True, text=True, check=False, timeout=300,
+        )  # fmt: skip
+    if done.returncode != 0 or not out.is_file():
+        raise ScanningError(
+            f"cyclonedx-py could not write an SBOM of {requirements!r:.120} "
+            f"(exit {done.returncode}): {done.stderr.strip()[-500:]}"
+        )
+    return out
+
+
+def sbom_pins(sbom: str | os.PathLike | dict[str, Any]) -> list[str]:
+    """The `name==version` of every PyPI component of a CycloneDX JSON SBOM (a path or the
+    parsed document), from each component's package URL."""
+    document = sbom if isinstance(sbom, dict) else _read_json(_existing_path(sbom, "sbom"), "sbom")
+    if document.get("bomFormat") != "CycloneDX" or not isinstance(document.get("components"), list):
+        raise ValueError(
+            "sbom: expected a CycloneDX JSON document with a 'components' list "
+            f"(bomFormat 'CycloneDX'), got keys {sorted(document)[:8]}."
+        )
+    pins = []
+    for component in document["components"]:
+        match = _PURL.match(str(component.get("purl", "")))
+        if match:
+            pins.append(f"{match['name']}=={match['version']}")
+    return sorted(pins)
+
+
+def _read_json(path: Path, argument: str) -> dict[str, Any]:
+    try:
+        loaded = json.loads(path.read_text())
+    except json.JSONDecodeError as err:
+        raise ValueError(f"{argument}: {path} is not JSON: {err}") from err
+    if not isinstance(loaded, dict):
+        raise ValueError(
+            f"{argument}: {path} holds a JSON {type(loaded).__name__}, expected an object."
+        )
+    return loaded
+
+
+def audit_sbom(
+    sbom: str | os.PathLike | dict[str, Any], *, advisories: str | os.PathLike | None = None
+) -> dict[str, Any]:
+    """pip-audit's JSON report (`pip-audit -f json --desc --aliases`) of an SBOM's components,
+    audited offline against the advisory snapshot (see `audit_requirements`)."""
+    pins = sbom_pins(sbom)
+    service = SnapshotService(load_advisories(advisories))
+    with tempfile.TemporaryDirectory(prefix="mlkit-audit-") as folder:
+        source = RequirementSource(
+            [_requirement_files(pins, Path(folder))], no_deps=True, disable_pip=True
+        )
+        audited = dict(Auditor(service).audit(source))
+    return dict(json.loads(JsonFormat(output_desc=True, output_aliases=True).format(audited, [])))
+
+
+def pip_audit_report(
+    requirements: list[str] | str | os.PathLike, *, timeout: float = 120
+) -> dict[str, Any]:
+    """What the `pip-audit` command reports for pinned requirements, asking PyPI's
+    vulnerability service over the network (`-f json --desc --aliases`, no resolution).
+
+    A package pip-audit could not look up is in the report with a `skip_reason`, not an
+    error: `dependency_policy` treats it as a failure. Raises ScanningError when
+    pip-audit itself fails (no network at all, for instance).
+    """
+    command = _tool("pip-audit", "pip-audit")
+    with tempfile.TemporaryDirectory(prefix="mlkit-pip-audit-") as folder:
+        source = _requirement_files(requirements, Path(folder))
+        done = subprocess.run(
+            [command, "-r", str(source), "--no-deps", "--disable-pip", "-f", "json", "--desc",
+             "--aliases", "--progress-spinner", "off", "--cache-dir", str(Path(folder) / "cache")],
+            capture_output=True, text=True, check=False, timeout=timeout, cwd=folder,
+        )  # fmt: skip
+    # pip-audit exits 1 when it finds vulnerabilities; a report on stdout is what counts.
+    try:
+        report = json.loads(done.stdout)
+    except json.JSONDecodeError as err:
+        raise ScanningError(
+            f"pip-audit gave no JSON report (exit {done.returncode}): {done.stderr.strip()[-500:]}"
+        ) from err
+    if not isinstance(report, dict) or "dependencies" not in report:
+        raise ScanningError(f"pip-audit's report has no 'dependencies': {str(report)[:200]}")
+    return dict(report)
+
+
+def advisory_severities(advisories: str | os.PathLike | None = None) -> dict[str, str]:
+    """Each advisory id and alias of the snapshot, mapped to its severity (LOW, MODERATE,
+    HIGH or CRITICAL, the GitHub Advisory Database's `database_specific.severity`)."""
+    found = {}
+    for record in load_advisories(advisories):
+        level = str(record.get("database_specific", {}).get("severity", "")).upper()
+        if level in SEVERITY_LEVELS:
+            for name in [record["id"], *record.get("aliases", [])]:
+                found[name] = level
+    return found
+
+
+@dataclass(frozen=True)
+class PolicyDecision:
+    """A build policy's verdict on an audit report: pass or fail, and why."""
+
+    passed: bool
+    fail_on: str
+    blocking: tuple[str, ...]  # one line per reason the build fails
+    allowed: tuple[str, ...]  # findings below the threshold, reported but not blocking
+
+
+def dependency_policy(
+    report: dict[str, Any],
+    *,
+    fail_on: str = "HIGH",
+    severities: dict[str, str] | None = None,
+) -> PolicyDecision:
+    """Fail the build when pip-audit's JSON `report` has a finding of `fail_on` severity or
+    worse, a finding whose severity is unknown, or a package it could not audit.
+
+    pip-audit's report names advisories but not their severity: `severities` maps ids and
+    aliases to LOW, MODERATE, HIGH or CRITICAL (default: the snapshot's,
+    `advisory_severities()`). Unknown is treated as the worst: a policy fails closed.
+    """
+    threshold = str(fail_on).upper()
+    if threshold not in SEVERITY_LEVELS:
+        raise ValueError(f"fail_on: got {fail_on!r}, expected one of {SEVERITY_LEVELS}.")
+    dependencies = report.get("dependencies") if isinstance(report, dict) else None
+    if not isinstance(dependencies, list):
+        raise ValueError(
+            "report: expected pip-audit's JSON report, an object with a 'dependencies' list "
+            "(pip-audit -f json)."
+        )
+    known = advisory_severities() if severities is None else severities
+    blocking, allowed = [], []
+    for dependency in dependencies:
+        name = dependency.get("name", "?")
+        if "skip_reason" in dependency:
+            blocking.append(f"{name}: not audited ({dependency['skip_reason']})")
+            continue
+        for vuln in dependency.get("vulns", []):
+            ids = [vuln["id"], *vuln.get("aliases", [])]
+            level = next((known[i] for i in ids if i in known), None)
+            line = (
+                f"{name}=={dependency.get('version')}: {vuln['id']} ({level or 'severity unknown'})"
+            )
+            fixed = ", ".join(vuln.get("fix_versions", [])) or "no fixed version"
+            line += f", fixed in {fixed}"
+            if level is None or SEVERITY_LEVELS.index(level) >= SEVERITY_LEVELS.index(threshold):
+                blocking.append(line)
+            else:
+                allowed.append(line)
+    return PolicyDecision(not blocking, threshold, tuple(blocking), tuple(allowed))

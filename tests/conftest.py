@@ -33,6 +33,32 @@ def docker_engine() -> None:
         skip_or_fail(f"needs a Docker engine: {problem}; start one with .ci/start-dockerd.sh")
 
 
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator:
+    """One private PostgreSQL cluster on 127.0.0.1 for the session (Debian's `postgresql`)."""
+    from mlkit.hub.postgres import INSTALL_HINT, probe_postgres, start_postgres
+
+    problem, _ = probe_postgres()
+    if problem is not None:
+        skip_or_fail(f"needs PostgreSQL: {problem}; {INSTALL_HINT}")
+    # The tests kill the exchange and its writers, never the server: its own fsync is off.
+    with start_postgres(durable=False) as server:
+        yield server
+
+
+_databases = iter(range(1, 1_000_000))
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def exchange_db(request) -> str | None:
+    """The exchange's database URL: None (SQLite in the data folder) or a new, empty
+    PostgreSQL database."""
+    if request.param == "sqlite":
+        return None
+    server = request.getfixturevalue("postgres_server")
+    return server.create_database(f"exchange_{os.getpid()}_{next(_databases)}")
+
+
 # Headless system Chromium (Debian's `chromium`) for tests/browser; Playwright drives it
 # through `executable_path`, so no browser is downloaded. Flags that work as root in a
 # container; the resolver rule keeps the browser off the internet (tests use 127.0.0.1).

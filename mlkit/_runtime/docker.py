@@ -7,21 +7,44 @@ sandboxes with `--network none`; the engine runs with `--bridge=none --iptables=
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
+from collections.abc import Mapping
 
 from mlkit.errors import DockerUnavailableError
 
 
-def docker(*args: str, timeout: float = 60.0) -> subprocess.CompletedProcess[str]:
-    """Run `docker ARGS...` and capture its output as text (no error on a non-zero exit)."""
+def docker(
+    *args: str, timeout: float = 60.0, env: Mapping[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    """Run `docker ARGS...` and capture its output as text (no error on a non-zero exit);
+    env adds variables to this process's environment (e.g. DOCKER_BUILDKIT=0)."""
     return subprocess.run(
-        ["docker", *args], capture_output=True, text=True, timeout=timeout, check=False
+        ["docker", *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+        env={**os.environ, **env} if env else None,
     )
 
 
+# The class hub sets this in every learner's server (mlkit/hub/config.py).
+CLASS_HUB_ENV = "MLKIT_CLASS_HUB"
+ON_CLASS_HUB = (
+    "this is your server on the class hub, which gives learners no Docker engine (access to "
+    "the hub machine's Docker socket would make any learner root there). The grader builds "
+    "and runs your image with its own engine; to run this part yourself, open the lab on "
+    "your own machine with `make lab` and Docker installed (docs/class-hub.md)"
+)
+
+
 def docker_problem(timeout: float = 15.0) -> str | None:
-    """Why no Docker engine can be used here, or None when one answers `docker info`."""
+    """Why no Docker engine can be used here, or None when one answers `docker info`
+    (on a class hub learner's server: that the hub gives learners none, and what to do)."""
+    if os.environ.get(CLASS_HUB_ENV):
+        return ON_CLASS_HUB
     if shutil.which("docker") is None:
         return "the `docker` command is not installed"
     try:

@@ -16,7 +16,9 @@ import os
 import shlex
 import shutil
 import signal
+import socketserver
 import subprocess
+import threading
 from collections.abc import Mapping
 from pathlib import Path
 from types import TracebackType
@@ -50,6 +52,23 @@ class Stoppable:
         tb: TracebackType | None,
     ) -> None:
         self.stop()
+
+
+class ServerThread:
+    """A socketserver served from a daemon thread of this process (module 05's flaky
+    server, module 06's webhook receiver); its owner stops it."""
+
+    def __init__(self, server: socketserver.BaseServer) -> None:
+        self.server = server
+        self._thread = threading.Thread(target=server.serve_forever, daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        """Stop serving, wait for the thread and close the socket (safe to call twice)."""
+        if self._thread.is_alive():
+            self.server.shutdown()
+            self._thread.join(timeout=5)
+        self.server.server_close()
 
 
 class LoggedProcess(Stoppable):

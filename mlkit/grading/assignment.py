@@ -3,8 +3,10 @@
 The authoring format (solutions/README.md) puts everything in cell metadata under
 `mlkit`, so nothing depends on cell order or markdown text:
 
-    {"mlkit": {"question": "q2", "points": 3, "kind": "code"}}      the answer cell
-    {"mlkit": {"question": "q4", "points": 2, "kind": "written"}}   a written answer
+    {"mlkit": {"question": "q2", "points": 3, "kind": "code",
+               "rubric": "what earns the points"}}                 the answer cell
+    {"mlkit": {"question": "q4", "points": 2, "kind": "written",
+               "rubric": "what earns the points"}}                 a written answer
     {"mlkit": {"question": "q2", "kind": "tests"}}                   public tests
     {"mlkit": {"question": "q2", "kind": "hidden-tests"}}            hidden tests
 
@@ -42,12 +44,14 @@ NOTEBOOK_NAME = re.compile(r"^(\d\d)_[A-Za-z0-9_-]+\.ipynb$")
 
 @dataclass(frozen=True)
 class Question:
-    """One question: its id, points and kind ("code" is auto-graded, "written" by hand)."""
+    """One question: its id, points and kind ("code" is auto-graded, "written" by hand),
+    and its rubric line: what earns the points, as the lab's rubric table says it."""
 
     id: str
     points: float
     kind: str
     cell_index: int
+    rubric: str = ""
 
     @property
     def manual(self) -> bool:
@@ -227,7 +231,15 @@ def _answer(
             f"{expected_type} cell, not a {cell.cell_type} cell",
             index,
         )
-    return Question(id=question, points=points, kind=kind, cell_index=index)
+    rubric = role.get("rubric", "")
+    if not isinstance(rubric, str) or "\n" in rubric.strip():
+        raise AuthoringError(
+            notebook,
+            f"question {question!r}: rubric must be one line of text "
+            f"(what earns the points), got {rubric!r}",
+            index,
+        )
+    return Question(id=question, points=points, kind=kind, cell_index=index, rubric=rubric.strip())
 
 
 def _tests(

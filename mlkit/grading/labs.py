@@ -1,7 +1,8 @@
 """`mlkit assign`: write labs/NN_*.ipynb from solutions/NN_*.ipynb, or check they match.
 
-A lab is its solution with ASSIGN_STEPS applied, in order; the steps are small
-transforms in mlkit.grading.transforms. The output is a pure function of the solution
+A lab is its solution with assign_steps() applied, in order; the steps are small
+transforms in mlkit.grading.transforms, one of which writes the rubric table from the
+solution's questions and tests. The output is a pure function of the solution
 file, so rerunning gives byte-identical labs and CI can run `mlkit assign --check`.
 """
 
@@ -9,13 +10,15 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 
 import nbformat
 
-from mlkit.grading.assignment import list_solutions, read_assignment
+from mlkit.grading.assignment import Assignment, list_solutions, read_assignment
 from mlkit.grading.atomic import write_atomic
 from mlkit.grading.transforms import (
+    add_rubric,
     clear_hidden_tests,
     clear_outputs,
     clear_solutions,
@@ -26,13 +29,17 @@ from mlkit.settings import repo_root
 
 Transform = Callable[[nbformat.NotebookNode], nbformat.NotebookNode]
 
-ASSIGN_STEPS: tuple[Transform, ...] = (
-    clear_solutions,
-    clear_hidden_tests,
-    clear_outputs,
-    lock_cells,
-    number_cells,
-)
+
+def assign_steps(assignment: Assignment) -> tuple[Transform, ...]:
+    """The transforms that make a lab from the solution `assignment` was read from."""
+    return (
+        clear_solutions,
+        clear_hidden_tests,
+        clear_outputs,
+        lock_cells,
+        partial(add_rubric, assignment=assignment),
+        number_cells,
+    )
 
 
 @dataclass
@@ -53,9 +60,9 @@ def apply_steps(nb: nbformat.NotebookNode, steps: Sequence[Transform]) -> nbform
 
 def lab_text(solution: Path) -> str:
     """The lab notebook generated from one solution notebook, as file text."""
-    read_assignment(solution)  # validate the authoring format first
+    assignment = read_assignment(solution)  # validate the authoring format first
     nb = nbformat.read(solution, as_version=4)
-    lab = apply_steps(nb, ASSIGN_STEPS)
+    lab = apply_steps(nb, assign_steps(assignment))
     nbformat.validate(lab)
     text: str = nbformat.writes(lab)
     return text.rstrip("\n") + "\n"

@@ -31,10 +31,18 @@ from sqlalchemy import (
     func,
     select,
 )
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.exc import ArgumentError, NoSuchModuleError, OperationalError
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
 
+from mlkit.errors import MlkitError
+
 TMP_SUFFIX = ".partial"
+DB_URL_FORMS = "sqlite:///PATH or postgresql+psycopg://USER:PASSWORD@HOST:PORT/DATABASE"
+
+
+class StoreDatabaseError(MlkitError, ValueError):
+    """The exchange's database URL is malformed or names a database that does not answer."""
 
 
 class Base(DeclarativeBase):
@@ -166,16 +174,32 @@ def sqlite_url(data: Path) -> str:
 
 
 def _engine(url: str) -> Engine:
+    try:
+        backend = make_url(url).get_backend_name()
+    except ArgumentError:
+        backend = ""
+    if backend not in {"sqlite", "postgresql"}:
+        raise StoreDatabaseError(f"db_url: got {_without_password(url)!r}, expected {DB_URL_FORMS}")
+    if backend == "postgresql":
+        # A server database (PostgreSQL): a pooled connection the server dropped (a restart,
+        # an idle timeout) is noticed and replaced before a request uses it.
+        return create_engine(url, pool_pre_ping=True)
     engine = create_engine(url)
-    if url.startswith("sqlite"):
 
-        @event.listens_for(engine, "connect")
-        def _durable(connection: Any, _record: Any) -> None:
-            # A commit reaches the disk before the receipt leaves (FULL is SQLite's default
-            # in rollback-journal mode; set it so that no build default can weaken it).
-            connection.execute("PRAGMA synchronous=FULL")
+    @event.listens_for(engine, "connect")
+    def _durable(connection: Any, _record: Any) -> None:
+        # A commit reaches the disk before the receipt leaves (FULL is SQLite's default
+        # in rollback-journal mode; set it so that no build default can weaken it).
+        connection.execute("PRAGMA synchronous=FULL")
 
     return engine
+
+
+def _without_password(url: str) -> str:
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except ArgumentError:
+        return url.split("@")[-1] if "@" in url else url
 
 
 class ExchangeStore:
@@ -186,8 +210,16 @@ class ExchangeStore:
         self.data = Path(data)
         self.data.mkdir(parents=True, exist_ok=True)
         self.blobs = BlobStore(self.data / "blobs")
-        self.engine = _engine(db_url or sqlite_url(self.data))
-        Base.metadata.create_all(self.engine)
+        url = db_url or sqlite_url(self.data)
+        try:
+            self.engine = _engine(url)
+            Base.metadata.create_all(self.engine)
+        except (NoSuchModuleError, OperationalError) as err:
+            reason = str(getattr(err, "orig", None) or err).strip().splitlines()[0]
+            raise StoreDatabaseError(
+                f"the exchange's database {_without_password(url)} cannot be used: {reason}. "
+                f"Check that it runs and that the URL ({DB_URL_FORMS}) is right."
+            ) from err
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
 
     def session(self) -> Session:

@@ -33,6 +33,7 @@ GUARD_FILE = "api_guard.py"  # mlkit/api_guard.py, copied next to service.py
 RUNTIME_PACKAGES = churn_model.RUNTIME_PACKAGES
 SERVICE_SOURCE = (
     """\
+import os
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -48,19 +49,48 @@ from api_guard import guard_api  # mlkit/api_guard.py, copied here: the image ha
     + contract.customer_source()
     + """
 
-@bentoml.service(workers=1, traffic={"timeout": 10})
+Batch = Annotated[list[Customer], Field(min_length=1, max_length=100)]
+
+# The cloud platforms' container contracts. SageMaker runs the image with the argument
+# `serve` and calls GET /ping and POST /invocations on port 8080; Vertex AI sets the port
+# and both routes in these variables. Unset, they give SageMaker's values.
+PORT = int(os.environ.get("AIP_HTTP_PORT", "8080"))
+HEALTH_ROUTE = os.environ.get("AIP_HEALTH_ROUTE", "/ping")
+PREDICT_ROUTE = os.environ.get("AIP_PREDICT_ROUTE", "/invocations")
+
+
+@bentoml.service(workers=1, traffic={"timeout": 10}, http={"port": PORT})
 class Churn:
     def __init__(self) -> None:
         self.model = skops.io.load(Path(__file__).parent / "model.skops")
 
-    @bentoml.api
-    def predict(
-        self, customers: Annotated[list[Customer], Field(min_length=1, max_length=100)]
-    ) -> list[float]:
+    def probabilities(self, customers: list[Customer]) -> list[float]:
         rows = pd.DataFrame([customer.model_dump() for customer in customers])
         return self.model.predict_proba(rows)[:, 1].round(6).tolist()
 
+    @bentoml.api
+    def predict(self, customers: Batch) -> list[float]:
+        return self.probabilities(customers)
 
+    @bentoml.api(route=PREDICT_ROUTE)
+    def invocations(self, instances: Batch) -> dict[str, list[float]]:
+        # The platforms' shape: {"instances": [...]} in, {"predictions": [...]} out.
+        return {"predictions": self.probabilities(instances)}
+
+
+class HealthRoute:
+    # An ASGI middleware: the platform's health route answers what /readyz answers.
+
+    def __init__(self, app: Any, path: str) -> None:
+        self.app, self.path = app, path
+
+    async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
+        if scope["type"] == "http" and scope["path"] == self.path:
+            scope = {**scope, "path": "/readyz", "raw_path": b"/readyz"}
+        await self.app(scope, receive, send)
+
+
+Churn.add_asgi_middleware(HealthRoute, path=HEALTH_ROUTE)
 guard_api(Churn)  # module 02: JSON only, at most 1 MB, strict contract, honest OpenAPI
 """
 )

@@ -23,7 +23,7 @@ from typing import Any
 import httpx
 
 from mlkit._runtime.net import LOCALHOST
-from mlkit._runtime.process import Stoppable
+from mlkit._runtime.process import ServerThread, Stoppable
 
 
 def _bad_status(status: object) -> bool:
@@ -64,8 +64,7 @@ class FlakyServer(Stoppable):
         self._started = time.monotonic()
         self._server = ThreadingHTTPServer((LOCALHOST, 0), self._handler())
         self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
-        self._thread.start()
+        self._serving = ServerThread(self._server)
         self._client = httpx.Client(base_url=self.url, timeout=10.0)
         self._stop_at_exit()
 
@@ -132,9 +131,7 @@ class FlakyServer(Stoppable):
         """Stop serving and close the port (safe to call twice)."""
         self._forget_at_exit()
         self._client.close()
-        self._server.shutdown()
-        self._server.server_close()
-        self._thread.join(timeout=5)
+        self._serving.stop()
 
     def __repr__(self) -> str:
         return f"<FlakyServer {self.url}, {self.requests} requests answered>"

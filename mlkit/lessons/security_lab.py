@@ -6,12 +6,17 @@ kernel and returns plain data, which the grader can fetch (mlkit.grading):
 
 - `attack_service(service_file, ...)` serves a fresh copy of the learner's `service.py`
   once and sends it every attack by name: no key, a wrong key, malformed fields, hostile
-  values, oversized payloads, then a burst past the rate limit. Each attack is a small
+  values, oversized payloads, a viewer's key on the admin endpoint, then a burst past the
+  rate limit. Each attack is a small
   function of an HTTP client that returns the replies it observed.
 - `probe_signed_loading(sign_model, load_verified, model_path, rows)` signs a copy of a
   model with the learner's `sign_model`, tampers with it in each way an attacker could,
   and reports what the learner's `load_verified` did, and whether a swapped-in pickle
   ran its payload before being refused.
+- `probe_encrypted_loading(encrypt_model, load_encrypted, model_path, rows)` encrypts a
+  copy of a model with the learner's `encrypt_model` under a key in MLKIT_MODEL_KEY and
+  reports what the learner's `load_encrypted` did with the key, without it, with another
+  key and with a changed file, and whether it wrote anything to disk.
 - `probe_report_tool(tool_file)` imports the learner's fixed copy of the deliberately
   unsafe `report_tool.py` (`write_vulnerable_tool`) in a fresh process, checks its
   documented behaviour, and tries the injections the unsafe version falls for.
@@ -41,6 +46,7 @@ from mlkit.serving import ServiceStartError, serve_in_background
 from mlkit.settings import scratch_dir
 
 API_KEY_HEADER = "X-API-Key"
+ADMIN_STATS = "/admin/stats"  # the lab service's admin-only endpoint
 WAIT_FOR = "/livez"  # the attacks start once this answers 200
 BURST_REQUESTS = 100
 # The limits the attacks run under: generous enough that no attack before the burst is
@@ -105,6 +111,55 @@ def write_vulnerable_tool(folder: str | os.PathLike[str]) -> Path:
     target = path / "report_tool.py"
     target.write_text(VULNERABLE_TOOL)
     return target
+
+
+# --- the threat model's vocabulary -------------------------------------------------------
+
+# What module 08 builds, by id: a STRIDE table names these as its mitigations.
+MITIGATIONS: dict[str, str] = {
+    "api-key": "API keys from the environment, compared in constant time: 401 without one",
+    "roles": "a role per key, scopes per path: 403 for a viewer on /admin/",
+    "tls": "HTTPS with a certificate from our CA, verified by the client; plain HTTP refused",
+    "rate-limit": "a token bucket per key: 429 with Retry-After",
+    "strict-contract": "a strict pydantic contract, batch and body size limits (guard_api), fuzzed",
+    "signed-model": "the model file's signature checked before loading (HMAC or Ed25519)",
+    "encrypted-model": "the model encrypted at rest, its key only in the environment",
+    "safe-format": "skops or ONNX instead of pickle: loading runs no code",
+    "dependency-audit": "an SBOM of the pinned packages, audited; a HIGH advisory fails the build",
+    "code-scan": "bandit on our code: no eval, shell strings, unsafe YAML or pickle",
+    "secret-scan": "keys kept out of code, logs, notebooks, images (find_secrets, .dockerignore)",
+    "access-log": "an access log line per request, refusals as one line without the values",
+}
+
+# The threats to the lab's churn service: id -> (STRIDE category, the threat, concretely).
+STRIDE_THREATS: dict[str, tuple[str, str]] = {
+    "spoofed-caller": ("Spoofing", "a client calls /predict without a key, or with a guessed one"),
+    "viewer-as-admin": ("Elevation of privilege", "a viewer's valid key calls /admin/stats"),
+    "sniffed-key": (
+        "Information disclosure",
+        "the API key and customer data are read on the network",
+    ),
+    "swapped-model": ("Tampering", "the model file is replaced in the image or on the volume"),
+    "copied-model": ("Information disclosure", "a backup of the model's volume is copied and read"),
+    "flood": ("Denial of service", "one client sends thousands of requests a second"),
+    "hostile-input": (
+        "Denial of service",
+        "NaN, a 10 000-customer batch or a 5 MB string crashes a worker",
+    ),
+    "pickle-code": (
+        "Elevation of privilege",
+        "a model file runs the attacker's code when it is loaded",
+    ),
+    "vulnerable-dependency": (
+        "Elevation of privilege",
+        "a pinned package has a published HIGH advisory",
+    ),
+    "denied-request": ("Repudiation", "a client denies having sent a flood of requests"),
+    "leaked-key": (
+        "Information disclosure",
+        "a key ends up in a notebook's output or an image layer",
+    ),
+}
 
 
 # --- attacks on a served service -------------------------------------------------------
@@ -247,6 +302,27 @@ def still_answers(client: httpx.Client, key: str, customers: list[dict]) -> dict
     return {"valid customer": send(client, "/predict", {"customer": customers[1]}, key=key)}
 
 
+def roles(client: httpx.Client, key: str, customers: list[dict]) -> dict[str, Reply]:
+    """The admin endpoint and predictions with no key, an unknown key, the viewer key (`key`)
+    and the admin key (`admin_key_for(key)`); a path under /admin/ that no endpoint has."""
+    admin = admin_key_for(key)
+    one = {"customer": customers[0]}
+    return {
+        "no key, /admin/stats": send(client, ADMIN_STATS, {}),
+        "an unknown key, /admin/stats": send(client, ADMIN_STATS, {}, key="let-me-in"),
+        "the viewer key, /admin/stats": send(client, ADMIN_STATS, {}, key=key),
+        "the viewer key, /admin/reload": send(client, "/admin/reload", {}, key=key),
+        "the admin key, /admin/stats": send(client, ADMIN_STATS, {}, key=admin),
+        "the viewer key, /predict": send(client, "/predict", one, key=key),
+        "the admin key, /predict": send(client, "/predict", one, key=admin),
+    }
+
+
+def admin_key_for(key: str) -> str:
+    """The admin key `attack_service` gives a server next to the viewer key `key`."""
+    return f"admin-{key}"
+
+
 def burst(client: httpx.Client, key: str, customers: list[dict]) -> dict[str, Reply]:
     """BURST_REQUESTS valid requests back to back, then health without a key."""
     one = {"customer": customers[0]}
@@ -267,6 +343,7 @@ ATTACKS: dict[str, AttackFn] = {
     "hostile values": hostile_values,
     "oversized payloads": oversized_payloads,
     "still answers": still_answers,
+    "roles": roles,
     "burst": burst,
 }
 
@@ -284,8 +361,9 @@ def attack_service(
 ) -> dict[str, dict[str, Reply]]:
     """Serve a copy of `service_file` once and send it every attack of ATTACKS, in order.
 
-    The server gets `env`, plus fresh API keys in `MLKIT_API_KEYS` (the attacks use one)
-    and the rate limits of ATTACK_RATE_ENV. Returns `{attack: {case: reply}}`, each reply
+    The server gets `env`, plus fresh API keys in `MLKIT_API_KEYS` (the attacks use one
+    as a viewer's), the admin key among them also in `MLKIT_ADMIN_KEYS`, and the rate
+    limits of ATTACK_RATE_ENV. Returns `{attack: {case: reply}}`, each reply
     `{"status", "json", "text", "retry_after"}`. `timeout` bounds the start; raises
     TargetStartError (with the end of the log) when the service does not start.
     Used by module 08's lab.
@@ -297,7 +375,13 @@ def attack_service(
             "%%writefile."
         )
     key = "lab-" + secrets.token_hex(16)
-    server_env = {**(env or {}), **ATTACK_RATE_ENV, "MLKIT_API_KEYS": f"other-{key},,{key}"}
+    admin = admin_key_for(key)
+    server_env = {
+        **(env or {}),
+        **ATTACK_RATE_ENV,
+        "MLKIT_API_KEYS": f"other-{key},,{key},{admin}",
+        "MLKIT_ADMIN_KEYS": admin,
+    }
     customers = attack_customers()
     folder = Path(tempfile.mkdtemp(prefix="attack-", dir=scratch_dir("services")))
     try:
@@ -400,6 +484,87 @@ def probe_signed_loading(
             results[case] = {**result, "payload ran": canary.exists(), "file": copy.name}
         return results
     finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+# --- encrypted model loading ---------------------------------------------------------------
+
+MODEL_KEY_ENV = "MLKIT_MODEL_KEY"  # the variable the lab's load_encrypted reads its key from
+
+
+def _files_in(folder: Path) -> list[str]:
+    return sorted(str(p.relative_to(folder)) for p in folder.rglob("*") if p.is_file())
+
+
+def probe_encrypted_loading(
+    encrypt_model: Callable[[Path, Path], Any],
+    load_encrypted: Callable[[Path], Any],
+    model_path: str | os.PathLike[str],
+    rows: Any,
+) -> dict[str, dict[str, Any]]:
+    """Encrypt a copy of `model_path` with `encrypt_model(path, encrypted_path)` under a fresh
+    key in MLKIT_MODEL_KEY and load it with `load_encrypted(encrypted_path)`: with the key,
+    without the variable, with another key, and after one byte of the encrypted file
+    changed. Returns per case the outcome, the error raised, the probabilities of `rows`
+    when it loaded, and the files in the folder afterwards; "encrypted" says whether the
+    encrypted file still holds the model's bytes or the key. The environment is restored
+    afterwards. Used by module 08's lab.
+    """
+    source = Path(model_path).expanduser()
+    if not source.is_file():
+        raise FileNotFoundError(
+            f"model_path: no file at '{source}'. Expected the model file you saved with joblib."
+        )
+    from cryptography.fernet import Fernet
+
+    folder = Path(tempfile.mkdtemp(prefix="encrypted-", dir=scratch_dir("services")))
+    saved = os.environ.get(MODEL_KEY_ENV)
+    key = Fernet.generate_key().decode()
+    try:
+        os.environ[MODEL_KEY_ENV] = key
+        copy = Path(shutil.copy(source, folder / source.name))
+        encrypted = folder / (source.name + ".enc")
+        results: dict[str, dict[str, Any]] = {}
+        try:
+            encrypt_model(copy, encrypted)
+        except Exception as err:  # what the learner's encrypt_model raised is the result
+            results["encrypted"] = {
+                "ok": False,
+                "detail": f"raised {type(err).__name__}: {err}"[:MAX_TEXT],
+            }
+            return results
+        if not encrypted.is_file():
+            results["encrypted"] = {"ok": False, "detail": f"no file at {encrypted.name}"}
+            return results
+        content = encrypted.read_bytes()
+        plain = copy.read_bytes()
+        results["encrypted"] = {
+            "ok": True,
+            "holds the model bytes": plain[:64] in content or plain[-64:] in content,
+            "holds the key": key.encode() in content,
+        }
+        cases = ("with the key", "without the variable", "with another key", "one byte changed")
+        for case in cases:
+            if case == "without the variable":
+                os.environ.pop(MODEL_KEY_ENV, None)
+            else:
+                os.environ[MODEL_KEY_ENV] = (
+                    Fernet.generate_key().decode() if case == "with another key" else key
+                )
+            target = encrypted
+            if case == "one byte changed":
+                target = folder / "changed.enc"
+                target.write_bytes(content)
+                _flip_one_byte(target)
+            before = _files_in(folder)
+            result = _outcome(functools.partial(load_encrypted, target), rows)
+            results[case] = {**result, "new files": sorted(set(_files_in(folder)) - set(before))}
+        return results
+    finally:
+        if saved is None:
+            os.environ.pop(MODEL_KEY_ENV, None)
+        else:
+            os.environ[MODEL_KEY_ENV] = saved
         shutil.rmtree(folder, ignore_errors=True)
 
 

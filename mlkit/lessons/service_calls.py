@@ -36,6 +36,10 @@ from mlkit.serving import RunningService, serve_in_background, serve_wsgi_in_bac
 from mlkit.settings import scratch_dir
 
 MAX_TEXT = 2_000
+# The client lets an idle connection go after 1 s, before any of the servers does (Gunicorn
+# closes one after 2 s): reusing a connection the server is closing at that moment leaves
+# the request without an answer ("Server disconnected without sending a response").
+KEEPALIVE_LIMITS = httpx.Limits(keepalive_expiry=1.0)
 _FILE_ACTIONS = ("create", "delete")
 
 
@@ -179,7 +183,11 @@ def call_service(
         with (
             running,
             httpx.Client(
-                base_url=running.url, timeout=10, headers=headers, verify=_verify(tls_cert)
+                base_url=running.url,
+                timeout=10,
+                headers=headers,
+                verify=_verify(tls_cert),
+                limits=KEEPALIVE_LIMITS,
             ) as client,
         ):
             for step in steps:

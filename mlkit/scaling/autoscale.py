@@ -36,7 +36,7 @@ import httpx
 import pandas as pd
 import psutil
 
-from mlkit.prometheus import parse_metrics
+from mlkit.observability.metrics import parse_metrics
 from mlkit.scaling.balancer import Balancer
 from mlkit.scaling.faults import Note
 from mlkit.scaling.replicas import Replica, ReplicaSet

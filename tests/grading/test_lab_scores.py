@@ -4,9 +4,8 @@ states.
 
 All of a lab's submissions are graded in one run with two workers, so servers, kernels and
 learner services start at the same time and take ports side by side: a correct submission
-must never lose a point by chance. The solution is graded three times, and four times in the
-labs whose hidden tests start a server (02, 04, 05, 08, 09); a port race or a flaky hidden
-test shows up as a lost point in one copy.
+must never lose a point by chance. The solution is graded three times in every lab; a port
+race or a flaky hidden test shows up as a lost point in one copy.
 
 Each submission really runs in the grading sandbox. What the hidden tests do:
 - 00 compare its churn rate, percentiles and model with their own on the same data;
@@ -15,14 +14,19 @@ Each submission really runs in the grading sandbox. What the hidden tests do:
   flask_app.py under Gunicorn;
 - 03 build a bento and an image from the submission's build configuration with the grader's
   own Docker engine (the sandbox has none, so the notebook says what it skipped), run the
-  container and ask it for predictions;
+  container and ask it for predictions; call its ldd parser (q6) and its Azure ML
+  scoring functions (q7, in its kernel) with cases of their own;
 - 04 serve a fresh copy of its service and run its locustfile against it with Locust;
 - 05 drive its retry function and circuit breaker against a flaky local server, start its
   tuned service and load it with Locust next to the baseline;
 - 06, 07 call its functions with cases of their own and compare with mlkit.drift,
-  mlkit.experiments and mlkit.rollout;
+  mlkit.experiments and mlkit.rollout; 06 also runs promtool on its Prometheus rules with
+  series of its own, and its rule unit tests against broken rules; 07's registry gate runs
+  against the lab's own MLflow registry (SQLite) in its kernel;
 - 08 serve its service.py once and attack it over HTTP (no key, wrong keys, malformed and
-  hostile input, a burst), and probe its signed loading and its fixed report tool;
+  hostile input, a viewer's key on the admin endpoint, a burst), probe its signed and its
+  encrypted loading and its fixed report tool, check its STRIDE mapping against what the
+  course builds, and feed its build gate pip-audit reports of known pins;
 - 09 rebuild its project (bundle, key-protected service, build configuration) and run the
   container with the grader's Docker engine; the half-right build configuration fails the
   safety check before any build, so the half-right copy builds no image.
@@ -34,10 +38,6 @@ import pytest
 from support.lab_scores import LabCase, check_lab_grades
 
 pytestmark = [pytest.mark.notebooks, pytest.mark.slow]
-
-# Labs whose hidden tests start servers grade more copies of the solution, to catch a test
-# that passes by luck: four, with blank and half-right, make three rounds of two workers.
-SERVER_LAB_COPIES = 4
 
 CASES = [
     LabCase(
@@ -90,21 +90,34 @@ CASES = [
             "q1": "extra field 'tenure': expected status 400, got 200",
             "q7": "JSON sent as text/plain: expected status 415, got 200",
         },
-        solution_copies=SERVER_LAB_COPIES,
     ),
     LabCase(
         "03",
         # Without the allow-list (q1, and so q3's image ships the clutter), with comments not
-        # stripped (q2) and with a memory limit equal to the request (q4).
+        # stripped (q2), with a memory limit equal to the request (q4), skipping a library
+        # that is not found (q6) and letting bad JSON and bad customers raise (q7).
         half_right={
             "q1": ('    "include": ["service.py", "api_guard.py", "model.skops"],\n', ""),
             "q2": ('text = line.split("#", 1)[0].strip()', "text = line.strip()"),
             "q4": ('memory_limit=f"{2 * request_mib}Mi"', 'memory_limit=f"{request_mib}Mi"'),
+            "q6": (
+                'raise ValueError(f"{name} is not found: the image could not load it")',
+                "continue",
+            ),
+            "q7": (
+                "except (json.JSONDecodeError, KeyError, TypeError, ValidationError) as err:",
+                "except KeyError as err:",
+            ),
         },
-        auto={"q1": 3, "q2": 2, "q3": 2, "q4": 3},
+        auto={"q1": 3, "q2": 2, "q3": 2, "q4": 3, "q6": 2, "q7": 2},
         by_hand=("q5",),
-        half_right_points={"q1": 2, "q2": 1, "q3": 1, "q4": 2},
-        feedback={"q3": "the image ships {'secret': ['src/.env']", "q4": "the limit should be"},
+        half_right_points={"q1": 2, "q2": 1, "q3": 1, "q4": 2, "q6": 1, "q7": 1},
+        feedback={
+            "q3": "the image ships {'secret': ['src/.env']",
+            "q4": "the limit should be",
+            "q6": "should raise ValueError",
+            "q7": "not JSON: run() raised",
+        },
         needs_docker=True,
     ),
     LabCase(
@@ -122,7 +135,6 @@ CASES = [
         # q1 loses the 4:1 point; q3 loses the "stop at the first broken step" point.
         half_right_points={"q1": 2, "q3": 2},
         feedback={"q1": "expected about 4 requests to /predict per page"},
-        solution_copies=SERVER_LAB_COPIES,
     ),
     LabCase(
         "05",
@@ -142,23 +154,28 @@ CASES = [
         # q1 loses the jitter point; q2 loses the "failures in a row" point.
         half_right_points={"q1": 2, "q2": 2},
         feedback={"q1": "expected random draws over"},
-        solution_copies=SERVER_LAB_COPIES,
     ),
     LabCase(
         "06",
-        # PSI without the eps floor, and a challenger promoted when the interval merely reaches 0.
+        # PSI without the eps floor, a challenger promoted when the interval merely reaches 0,
+        # and an alert rule held for 1 minute instead of 10.
         half_right={
             "q1": ("    r, c = np.clip(r, eps, None), np.clip(c, eps, None)\n", ""),
             "q6": (
                 "return float(low), float(high), bool(low > 0)",
                 "return float(low), float(high), bool(high > 0)",
             ),
+            "q8": ("for: 10m", "for: 1m"),
         },
-        auto={"q1": 3, "q2": 2, "q3": 2, "q4": 2, "q5": 2, "q6": 2},
+        auto={"q1": 3, "q2": 2, "q3": 2, "q4": 2, "q5": 2, "q6": 2, "q8": 3},
         by_hand=("q7",),
-        # q1 loses the empty-bin point; q6 keeps the interval, not the decisions.
-        half_right_points={"q1": 2, "q6": 1},
-        feedback={"q6": "an equally good challenger was promoted"},
+        # q1 loses the empty-bin point; q6 keeps the interval, not the decisions; q8 keeps
+        # the recording rule (promtool passes it), loses the alert and its own unit test.
+        half_right_points={"q1": 2, "q6": 1, "q8": 1},
+        feedback={
+            "q6": "an equally good challenger was promoted",
+            "q8": "your RULE_TESTS fail on your RULES",
+        },
     ),
     LabCase(
         "07",
@@ -172,17 +189,29 @@ CASES = [
                 "    if errors > allowed:\n",
                 "    if errors > allowed and requests >= MIN_REQUESTS:\n",
             ),
+            # A registry gate without the margin: a model only as good as the champion wins.
+            "q7": (
+                "promoted = candidate_auc >= champion_auc + MARGIN",
+                "promoted = candidate_auc >= champion_auc",
+            ),
         },
-        auto={"q1": 3, "q2": 2, "q3": 2, "q4": 3, "q5": 2},
+        auto={"q1": 3, "q2": 2, "q3": 2, "q4": 3, "q5": 2, "q7": 3},
         by_hand=("q6",),
-        # q1 loses the two-sided p-value; q4 keeps holding and promoting, not the early rollback.
-        half_right_points={"q1": 2, "q4": 2},
-        feedback={"q4": "decide(0.05, 10, 1, 5.0): expected ('rollback', 0.0)"},
+        # q1 loses the two-sided p-value; q4 keeps holding and promoting, not the early rollback;
+        # q7 keeps the first and the refused version, not the margin.
+        half_right_points={"q1": 2, "q4": 2, "q7": 2},
+        feedback={
+            "q4": "decide(0.05, 10, 1, 5.0): expected ('rollback', 0.0)",
+            "q7": "it must win by MARGIN",
+        },
     ),
     LabCase(
         "08",
-        # A key check that accepts a prefix of a key, a lax schema, and a loader that lets a
-        # missing signature file raise FileNotFoundError.
+        # A key check that accepts a prefix of a key, a lax schema, a loader that lets a
+        # missing signature file raise FileNotFoundError, a role check on one exact path
+        # instead of the /admin/ prefix, a key reader that lets Fernet fail on an empty key,
+        # a STRIDE row that names a rate limit against sniffing, and a build gate that lets
+        # a package pip-audit skipped pass.
         half_right={
             "q1": (
                 "matches = [hmac.compare_digest(given, key) for key in self.keys]",
@@ -190,17 +219,29 @@ CASES = [
             ),
             "q3": ('extra="forbid", strict=True, allow_inf_nan=False', 'extra="forbid"'),
             "q4": ("    if not signature_path.is_file():\n", "    if False:\n"),
+            "q7": (
+                "if not request.url.path.startswith(ADMIN_PREFIX):",
+                'if request.url.path != "/admin/stats":',
+            ),
+            "q8": ("    if not key:\n", "    if False:\n"),
+            "q9": ('"sniffed-key": ["tls"],', '"sniffed-key": ["tls", "rate-limit"],'),
+            "q10": ('        if "skip_reason" in dependency:\n', "        if False:\n"),
         },
-        auto={"q1": 3, "q2": 3, "q3": 3, "q4": 4, "q5": 4},
+        auto={"q1": 3, "q2": 3, "q3": 3, "q4": 4, "q5": 4, "q7": 3, "q8": 3, "q9": 3, "q10": 3},
         by_hand=("q6",),
-        # q1 loses "near-miss keys"; q3 loses "hostile values"; q4 loses "missing signature".
-        half_right_points={"q1": 2, "q3": 2, "q4": 3},
+        # q1 loses "near-miss keys"; q3 loses "hostile values"; q4 loses "missing signature";
+        # q7 loses "every /admin/ path"; q8 loses "the missing key named"; q9 loses the
+        # doors-and-traffic rows; q10 loses "fails closed".
+        half_right_points={"q1": 2, "q3": 2, "q4": 3, "q7": 2, "q8": 2, "q9": 2, "q10": 2},
         feedback={
             "q1": "'the key without its last character': 200",
             "q3": "'age as a numeric string': 200",
             "q4": "no signature file: expected ModelSignatureError, got FileNotFoundError",
+            "q7": "the viewer key on /admin/reload (no such endpoint yet): expected 403, got 404",
+            "q8": "without the variable: expected ModelKeyMissing, got ValueError",
+            "q9": "'sniffed-key': ['rate-limit', 'tls']",
+            "q10": "a skipped package must block",
         },
-        solution_copies=SERVER_LAB_COPIES,
     ),
     LabCase(
         "09",
@@ -231,7 +272,6 @@ CASES = [
             "q8": "scale down only after 5 minutes",
         },
         needs_docker=True,
-        solution_copies=SERVER_LAB_COPIES,
     ),
 ]
 

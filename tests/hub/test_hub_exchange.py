@@ -32,6 +32,7 @@ from mlkit.grading.grader import grade
 from mlkit.hub.client import Exchange, ExchangeError
 from mlkit.hub.config import HubSettings, proxy_command
 from mlkit.hub.running import start_hub
+from mlkit.hub.store import ExchangeStore
 from mlkit.settings import repo_root
 
 pytestmark = pytest.mark.slow
@@ -76,11 +77,11 @@ class ClassHub:
         return self.settings.folder / "exchange"
 
 
-@pytest.fixture(scope="module")
-def hub(tmp_path_factory) -> Iterator[ClassHub]:
+def start_class_hub(folder: Path, db_url: str | None = None) -> ClassHub:
+    """A hub in folder (the exchange's rows in db_url, or SQLite) with alice, bob and ines;
+    the caller stops `.process`."""
     if not proxy_command().exists():
         skip_or_fail(f"needs configurable-http-proxy at {proxy_command()}: run `npm ci`")
-    folder = tmp_path_factory.mktemp("hub")
     settings = HubSettings(
         folder=folder,
         port=free_port(),
@@ -90,23 +91,38 @@ def hub(tmp_path_factory) -> Iterator[ClassHub]:
         instructors=["ines"],
         authenticator="null",  # no logins: tokens are made by the admin service below
         max_notebook_bytes=LIMIT,
+        exchange_db_url=db_url,
     )
     admin = secrets.token_hex(32)
-    extra = (
-        f"c.JupyterHub.services.append({{'name': 'test-admin', 'api_token': {admin!r}}})\n"
-        "c.JupyterHub.load_roles.append({'name': 'test-admin', 'services': ['test-admin'],"
-        " 'scopes': ['admin:users', 'tokens', 'groups']})\n"
-    )
-    process = start_hub(settings, extra)
+    process = start_hub(settings, admin_service(admin))
     try:
         class_hub = ClassHub(settings, process, admin, {})
         for user in ("alice", "bob"):
             assert class_hub.hub_call("POST", f"users/{user}").status_code == 201
         for user in ("alice", "bob", "ines"):  # ines exists: the instructors group made her
             class_hub.tokens[user] = class_hub.new_token(user)
+        return class_hub
+    except BaseException:
+        process.stop()
+        raise
+
+
+def admin_service(token: str) -> str:
+    """Hub config lines for a test-only service that manages users, tokens and groups."""
+    return (
+        f"c.JupyterHub.services.append({{'name': 'test-admin', 'api_token': {token!r}}})\n"
+        "c.JupyterHub.load_roles.append({'name': 'test-admin', 'services': ['test-admin'],"
+        " 'scopes': ['admin:users', 'tokens', 'groups']})\n"
+    )
+
+
+@pytest.fixture(scope="module")
+def hub(tmp_path_factory) -> Iterator[ClassHub]:
+    class_hub = start_class_hub(tmp_path_factory.mktemp("hub"))
+    try:
         yield class_hub
     finally:
-        process.stop()
+        class_hub.process.stop()
 
 
 def notebook_bytes(text: str = "", pad: int = 0) -> bytes:
@@ -319,8 +335,9 @@ def exchange_process(hub: ClassHub) -> psutil.Process:
     return found[0]
 
 
-def test_a_killed_exchange_loses_no_receipt(released, tmp_path):
-    hub = released
+def submit_then_kill_the_exchange(hub: ClassHub, tmp_path: Path) -> list[dict]:
+    """alice submits in a loop; the exchange is killed with SIGKILL after her fifth receipt.
+    Returns every receipt she got (the loop ends at the first refused call)."""
     alice = hub.client("alice")
     receipts: list[dict] = []
     failed: list[Exception] = []
@@ -345,19 +362,51 @@ def test_a_killed_exchange_loses_no_receipt(released, tmp_path):
     os.kill(before.pid, signal.SIGKILL)  # while the learner goes on submitting
     submitter.join(60)
     assert failed and not submitter.is_alive()
+    return receipts
+
+
+def assert_every_receipt_is_stored(hub: ClassHub, receipts: list[dict], rows: list[dict]) -> None:
+    """Each receipt is among alice's submissions and every row's notebook is whole on disk."""
+    stored = {r["sha256"] for r in hub.client("alice").submissions()}
+    assert receipts and {r["sha256"] for r in receipts} <= stored
+    assert {r["sha256"] for r in receipts} <= {r["sha256"] for r in rows if "sha256" in r}
+    blobs = hub.exchange_data() / "blobs"
+    for row in (r for r in rows if "sha256" in r):
+        data = (blobs / row["sha256"][:2] / row["sha256"]).read_bytes()
+        assert hashlib.sha256(data).hexdigest() == row["sha256"]
+    assert not [f for f in blobs.rglob("*") if f.name.endswith(".partial")]
+
+
+def test_a_killed_exchange_loses_no_receipt(released, tmp_path):
+    hub = released
+    before = exchange_process(hub)
+    receipts = submit_then_kill_the_exchange(hub, tmp_path)
 
     # the hub notices (it polls its services every 30 s) and starts the exchange again
     health = f"{hub.settings.exchange_url}api/health"
-
     assert wait_for_http(health, timeout=90, alive=hub.process.is_running), hub.process.log_tail()
     assert exchange_process(hub).pid != before.pid
+    assert_every_receipt_is_stored(hub, receipts, stored_state(hub)[0])
 
-    stored = {r["sha256"] for r in alice.submissions()}
-    for receipt in receipts:
-        assert receipt["sha256"] in stored
-    rows, files = stored_state(hub)
-    blobs = hub.exchange_data() / "blobs"
-    for row in (r for r in rows if "sha256" in r):  # every row's notebook is complete on disk
-        data = (blobs / row["sha256"][:2] / row["sha256"]).read_bytes()
-        assert hashlib.sha256(data).hexdigest() == row["sha256"]
-    assert not [f for f in files if f.endswith(".partial")]
+
+def test_on_postgresql_a_killed_exchange_and_a_hub_restart_lose_no_receipt(
+    postgres_server, tmp_path_factory, tmp_path
+):
+    url = postgres_server.create_database("exchange_hub_restart")
+    hub = start_class_hub(tmp_path_factory.mktemp("hub-postgresql"), url)
+    try:
+        hub.client("ines").release(LAB00, due=iso(timedelta(days=7)))
+        receipts = submit_then_kill_the_exchange(hub, tmp_path)
+        # the whole hub restarts (with the exchange) on its own database and tokens
+        hub.process.stop()
+        assert not (hub.exchange_data() / "exchange.sqlite").exists()
+        hub.process = start_hub(hub.settings, admin_service(hub.admin))
+        store = ExchangeStore(hub.exchange_data(), url)
+        try:
+            rows = [{"sha256": row.sha256} for row in store.all_submissions()]
+        finally:
+            store.engine.dispose()
+        assert_every_receipt_is_stored(hub, receipts, rows)
+        assert hub.client("alice").submit(tmp_path / "00_welcome.ipynb")["learner"] == "alice"
+    finally:
+        hub.process.stop()

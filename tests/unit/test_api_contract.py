@@ -49,6 +49,7 @@ class Served:
     headers: dict[str, str] = field(default_factory=dict)  # the API key, if it needs one
     verify: ssl.SSLContext | bool = True
     schemathesis_args: list[str] = field(default_factory=list)
+    role_keys: dict[str, str] = field(default_factory=dict)  # a key per role, if it has roles
 
     def body(self, item: dict[str, Any] | None = None) -> dict[str, Any]:
         return {self.list_key: [self.item if item is None else item]}
@@ -94,17 +95,19 @@ def _serve_08(folder: Path, stack: contextlib.ExitStack) -> Served:
     )
     trained = churn_model.train_reference_model(seed=0, n_rows=600)
     skops.io.dump(trained.model, folder / "model.skops")
-    key, signing_key = secrets.token_urlsafe(24), secrets.token_urlsafe(32)
-    tls = crypto.make_self_signed_cert(folder / "tls")
+    key, viewer, signing_key = (secrets.token_urlsafe(n) for n in (24, 24, 32))
+    pki = crypto.make_tls_certs(folder / "tls", roles=("server",), authority="churn service CA")
     env = {
-        "CHURN_API_QUOTAS": json.dumps({key: 1_000}),
-        "CHURN_TLS_CERT": str(tls.cert),
-        "CHURN_TLS_KEY": str(tls.key),
+        "CHURN_API_KEYS": json.dumps(
+            {key: {"role": "admin", "rate": 1_000}, viewer: {"role": "viewer", "rate": 1_000}}
+        ),
+        "CHURN_TLS_CERT": str(pki.pairs["server"].cert),
+        "CHURN_TLS_KEY": str(pki.pairs["server"].key),
         "CHURN_MODEL_SIGNATURE": crypto.sign_file(folder / "model.skops", signing_key),
         "CHURN_SIGNING_KEY": signing_key,
     }
     running = stack.enter_context(
-        serve_in_background(folder / "service.py", env=env, tls_cert=tls.cert)
+        serve_in_background(folder / "service.py", env=env, tls_cert=pki.ca)
     )
     return Served(
         "08",
@@ -115,8 +118,9 @@ def _serve_08(folder: Path, stack: contextlib.ExitStack) -> Served:
         "age",
         "income",
         headers={"X-API-Key": key},
-        verify=ssl.create_default_context(cafile=str(tls.cert)),
-        schemathesis_args=["--header", f"X-API-Key: {key}", "--tls-verify", str(tls.cert)],
+        verify=ssl.create_default_context(cafile=str(pki.ca)),
+        schemathesis_args=["--header", f"X-API-Key: {key}", "--tls-verify", str(pki.ca)],
+        role_keys={"admin": key, "viewer": viewer},
     )
 
 
@@ -308,6 +312,31 @@ def test_kit_client_reaches_every_service(served):
         typo = getattr(client, endpoint)(**{served.list_key: [{**served.item, "tip": 1}]})
     assert len(answer) == 2 and all(isinstance(value, float) for value in answer)
     assert typo == pytest.approx(answer[:1])
+
+
+@pytest.mark.parametrize("served", ["08"], indirect=True, ids=["module08"])
+def test_roles_decide_403_and_the_tls_port_refuses_plain_http(served):
+    """Module 08: unknown key 401, a viewer on /admin/stats 403, an admin 200; the port
+    speaks TLS only, and only to clients that trust the service's authority."""
+    viewer, admin = served.role_keys["viewer"], served.role_keys["admin"]
+    with httpx.Client(base_url=served.running.url, verify=served.verify, timeout=30) as http:
+        stats = {
+            name: http.post("/admin/stats", json={}, headers=headers)
+            for name, headers in [("none", {}), ("viewer", {"X-API-Key": viewer}),
+                                  ("admin", {"X-API-Key": admin})]
+        }  # fmt: skip
+        viewer_predicts = http.post("/predict", json=served.body(), headers={"X-API-Key": viewer})
+    assert {name: r.status_code for name, r in stats.items()} == {
+        "none": 401, "viewer": 403, "admin": 200
+    }  # fmt: skip
+    assert "viewer" in stats["viewer"].json()["error"]
+    assert set(stats["admin"].json()) == {"predictions", "model_sha256"}
+    assert viewer_predicts.status_code == 200
+    plain = served.running.url.replace("https://", "http://") + "/readyz"
+    with pytest.raises((httpx.RemoteProtocolError, httpx.ReadError, httpx.ConnectError)):
+        httpx.get(plain, timeout=10)
+    with pytest.raises(httpx.ConnectError, match="CERTIFICATE_VERIFY_FAILED"):
+        httpx.get(f"{served.running.url}/readyz", timeout=10)  # the system's trust store only
 
 
 # --- 3 · the OpenAPI document says what the service answers ----------------------------

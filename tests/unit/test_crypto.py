@@ -17,12 +17,14 @@ from mlkit._runtime.net import http_ok
 from mlkit.crypto import (
     CertPair,
     DecryptionError,
+    MissingKeyError,
     TamperedArtifactError,
     decrypt_file,
     encrypt_file,
     generate_key,
     make_self_signed_cert,
     make_tls_certs,
+    read_encrypted,
     sign_file,
     verify_file,
 )
@@ -102,6 +104,35 @@ def test_malformed_key_is_named(tmp_path):
     (tmp_path / "model.bin").write_bytes(b"weights")
     with pytest.raises(ValueError, match="key: expected a key from generate_key"):
         encrypt_file(tmp_path / "model.bin", tmp_path / "model.enc", "hunter2")
+
+
+def test_read_encrypted_takes_its_key_from_the_environment(tmp_path, monkeypatch):
+    plain = b"weights " * 100
+    (tmp_path / "model.bin").write_bytes(plain)
+    key = generate_key()
+    encrypted = encrypt_file(tmp_path / "model.bin", tmp_path / "model.enc", key)
+    (tmp_path / "model.bin").unlink()
+    monkeypatch.delenv("TEST_MODEL_KEY", raising=False)
+    with pytest.raises(MissingKeyError, match="TEST_MODEL_KEY is missing or empty") as missing:
+        read_encrypted(encrypted, "TEST_MODEL_KEY")
+    assert missing.value.variable == "TEST_MODEL_KEY" and key not in str(missing.value)
+    monkeypatch.setenv("TEST_MODEL_KEY", generate_key())
+    with pytest.raises(DecryptionError, match="with the key in TEST_MODEL_KEY"):
+        read_encrypted(encrypted, "TEST_MODEL_KEY")
+    monkeypatch.setenv("TEST_MODEL_KEY", "hunter2")
+    with pytest.raises(ValueError, match="TEST_MODEL_KEY: key: expected a key from generate_key"):
+        read_encrypted(encrypted, "TEST_MODEL_KEY")
+    monkeypatch.setenv("TEST_MODEL_KEY", key)
+    assert read_encrypted(encrypted, "TEST_MODEL_KEY") == plain
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["model.enc"]  # nothing plain on disk
+
+
+def test_tls_certs_name_their_authority(tmp_path):
+    files = make_tls_certs(tmp_path, roles=("server",), authority="churn service CA")
+    ca = x509.load_pem_x509_certificate(files.ca.read_bytes())
+    assert ca.subject.rfc4514_string() == "CN=churn service CA"
+    with pytest.raises(ValueError, match="authority: got ' '"):
+        make_tls_certs(tmp_path / "again", roles=("server",), authority=" ")
 
 
 def flip_one_byte(path) -> None:

@@ -85,3 +85,19 @@ def test_the_hub_config_keeps_everything_on_loopback_and_grants_instruct_to_the_
     assert config.Spawner.environment["MLKIT_EXCHANGE_URL"] == (
         "http://127.0.0.1:8000/services/exchange/"
     )
+
+
+def test_the_exchange_database_goes_to_the_service_environment_not_its_command(tmp_path):
+    url = "postgresql+psycopg://exchange:s3cret@127.0.0.1:5432/exchange"
+    result = runner.invoke(app, ["hub-config", str(tmp_path), "--exchange-db-url", url])
+    assert result.exit_code == 0, result.output
+    path = tmp_path / "jupyterhub_config.py"
+    assert path.stat().st_mode & 0o777 == 0o600  # the file holds the password
+    config = Config()
+    exec(path.read_text(), {"get_config": lambda: config})
+    (service,) = config.JupyterHub.services
+    assert service["environment"] == {"MLKIT_EXCHANGE_DB_URL": url}
+    assert not any("s3cret" in part for part in service["command"])
+    default = Config()
+    exec(hub_config(HubSettings(tmp_path, 8000, 8081, 8001, 8002)), {"get_config": lambda: default})
+    assert "environment" not in default.JupyterHub.services[0]

@@ -59,3 +59,11 @@ def test_pip_audit_library_names_scanning_uses_are_there():
     assert {"no_deps", "disable_pip"} <= set(inspect.signature(RequirementSource).parameters)
     assert issubclass(DependencySourceError, Exception)
     assert {"query", "query_all"} <= set(dir(VulnerabilityService))
+
+
+def test_pip_audit_json_format_takes_what_audit_sbom_passes():
+    from pip_audit._format import JsonFormat
+
+    params = list(inspect.signature(JsonFormat).parameters)
+    assert params == ["output_desc", "output_aliases"]
+    assert list(inspect.signature(JsonFormat.format).parameters) == ["self", "result", "fixes"]

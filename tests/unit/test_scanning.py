@@ -12,11 +12,18 @@ import pytest
 
 from mlkit.containers import BASE_IMAGE_ENV, build_image, remove_image
 from mlkit.scanning import (
+    PolicyDecision,
+    advisory_severities,
     audit_requirements,
+    audit_sbom,
     bandit_findings,
+    dependency_policy,
     find_secrets,
     find_secrets_in_image,
     load_advisories,
+    make_sbom,
+    pip_audit_report,
+    sbom_pins,
     shannon_entropy,
 )
 
@@ -114,6 +121,110 @@ def test_shipped_snapshot_holds_real_advisory_ids():
     records = load_advisories()
     assert len(records) >= 8
     assert all(r["id"].startswith("GHSA-") for r in records)
+
+
+def test_sbom_lists_each_pin_as_a_pypi_component(tmp_path):
+    sbom = make_sbom(["PyYAML==5.3.1", "requests==2.32.4"], tmp_path / "sbom.json")
+    document = json.loads(sbom.read_text())
+    assert document["bomFormat"] == "CycloneDX" and document["specVersion"] == "1.6"
+    assert sorted(c["purl"] for c in document["components"]) == [
+        "pkg:pypi/pyyaml@5.3.1",
+        "pkg:pypi/requests@2.32.4",
+    ]
+    assert sbom_pins(sbom) == ["pyyaml==5.3.1", "requests==2.32.4"]
+    again = make_sbom(["PyYAML==5.3.1", "requests==2.32.4"], tmp_path / "again.json")
+    assert again.read_bytes() == sbom.read_bytes(), "the same pins should give the same SBOM"
+    with pytest.raises(ValueError, match="sbom: expected a CycloneDX JSON document"):
+        sbom_pins({"components": []})
+
+
+def test_policy_fails_the_build_on_a_critical_pin_and_passes_moderate_ones():
+    sbom = {"bomFormat": "CycloneDX", "components": [
+        {"purl": "pkg:pypi/pyyaml@5.3.1"}, {"purl": "pkg:pypi/urllib3@1.26.5"},
+        {"purl": "pkg:pypi/requests@2.32.4"},
+    ]}  # fmt: skip
+    report = audit_sbom(sbom)
+    by_name = {d["name"]: d for d in report["dependencies"]}
+    assert [v["id"] for v in by_name["pyyaml"]["vulns"]] == ["CVE-2020-14343"]
+    assert by_name["pyyaml"]["vulns"][0]["aliases"] == ["GHSA-8q59-q68h-6hv4"]
+    assert by_name["requests"]["vulns"] == [] and len(by_name["urllib3"]["vulns"]) == 3
+    decision = dependency_policy(report)
+    assert isinstance(decision, PolicyDecision) and not decision.passed
+    assert decision.blocking == ("pyyaml==5.3.1: CVE-2020-14343 (CRITICAL), fixed in 5.4",)
+    assert len(decision.allowed) == 3 and all("(MODERATE)" in line for line in decision.allowed)
+    assert not dependency_policy(report, fail_on="MODERATE").allowed
+    assert dependency_policy(audit_sbom({**sbom, "components": sbom["components"][1:]})).passed
+
+
+def test_the_kits_pins_pass_the_policy():
+    from mlkit.settings import repo_root
+
+    text = (repo_root() / "pyproject.toml").read_text()
+    pins = [
+        line.strip().strip('",')
+        for line in text.splitlines()
+        if line.strip().startswith('"') and "==" in line
+    ]
+    decision = dependency_policy(audit_sbom({"bomFormat": "CycloneDX", "components": [
+        {"purl": "pkg:pypi/{}@{}".format(*pin.lower().split("=="))} for pin in pins
+    ]}))  # fmt: skip
+    assert decision.passed, decision.blocking
+
+
+# pip-audit's JSON report format (`pip-audit -f json --desc --aliases`): a fixture of the
+# tool's output written by hand, not recorded from a run, for the policy's edge cases.
+TOOL_FORMAT_FIXTURE = {
+    "dependencies": [
+        {"name": "requests", "version": "2.32.4", "vulns": []},
+        {"name": "pyyaml",
+         "skip_reason": "Dependency not found on PyPI and could not be audited: pyyaml (5.3.1)"},
+        {"name": "somepkg", "version": "1.0", "vulns": [
+            {"id": "PYSEC-0000-1", "fix_versions": [], "aliases": [],
+             "description": "not in the snapshot"},
+        ]},
+    ],
+    "fixes": [],
+}  # fmt: skip
+
+
+def test_policy_fails_closed_on_a_skipped_package_and_an_unknown_severity():
+    decision = dependency_policy(TOOL_FORMAT_FIXTURE)
+    assert not decision.passed
+    assert decision.blocking == (
+        "pyyaml: not audited (Dependency not found on PyPI and could not be audited: "
+        "pyyaml (5.3.1))",
+        "somepkg==1.0: PYSEC-0000-1 (severity unknown), fixed in no fixed version",
+    )
+    known = {**advisory_severities(), "PYSEC-0000-1": "LOW"}
+    only_skip = dependency_policy(TOOL_FORMAT_FIXTURE, severities=known)
+    assert len(only_skip.blocking) == 1 and only_skip.allowed == (
+        "somepkg==1.0: PYSEC-0000-1 (LOW), fixed in no fixed version",
+    )
+    with pytest.raises(ValueError, match="report: expected pip-audit's JSON report"):
+        dependency_policy({"vulns": []})
+    with pytest.raises(ValueError, match="fail_on: got 'SEVERE'"):
+        dependency_policy(TOOL_FORMAT_FIXTURE, fail_on="SEVERE")
+
+
+def test_snapshot_severities_cover_every_advisory_and_alias():
+    records = load_advisories()
+    severities = advisory_severities()
+    for record in records:
+        assert severities[record["id"]] == record["database_specific"]["severity"]
+        assert all(
+            severities[alias] == severities[record["id"]] for alias in record.get("aliases", [])
+        )
+    assert severities["GHSA-8q59-q68h-6hv4"] == "CRITICAL"
+
+
+def test_live_pip_audit_report_of_a_vulnerable_pin_fails_the_policy():
+    """One live call of the pip-audit command against PyPI: whether PyPI answers with the
+    advisory or pip-audit skips the package it could not look up, the build fails."""
+    report = pip_audit_report(["PyYAML==5.3.1"], timeout=120)
+    (dependency,) = report["dependencies"]
+    assert dependency["name"] == "pyyaml"
+    assert "skip_reason" in dependency or dependency["vulns"], report
+    assert not dependency_policy(report).passed
 
 
 def test_entropy_separates_keys_from_repeats():

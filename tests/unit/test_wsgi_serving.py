@@ -18,6 +18,7 @@ from support.notebook_cells import writefile_source
 
 from mlkit import churn_model, contract, data, serving
 from mlkit._runtime.net import free_port, is_listening
+from mlkit.lessons.service_calls import KEEPALIVE_LIMITS
 from mlkit.serving import (
     ServerMissingError,
     ServiceStartError,
@@ -114,7 +115,8 @@ def requests_to_send(customers: list[dict]) -> dict[str, dict]:
 def answers(url: str, sent: dict[str, dict]) -> dict[str, tuple[int, object]]:
     """Status and JSON body of each request, sent in order on one keep-alive client."""
     replies = {}
-    with httpx.Client(base_url=url, timeout=30) as client:
+    # Idle connections go after 1 s, before Gunicorn's 2 s keep-alive closes them.
+    with httpx.Client(base_url=url, timeout=30, limits=KEEPALIVE_LIMITS) as client:
         for name, request in sent.items():
             request = dict(request)
             response = client.post(request.pop("url", "/predict"), **request)
