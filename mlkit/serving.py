@@ -388,9 +388,9 @@ def serve_wsgi_in_background(
     header; without this it would announce keep-alive and then close, and the client's next
     request on that connection would get no answer); uWSGI (`pyuwsgi` from PyPI) serves
     HTTP with keep-alive in its workers (`--http11-socket`, no router process in front),
-    `--threads` each; it does not skip a
-    request body the app left unread, so an app that refuses a request before reading its
-    body answers `Connection: close` (module 02's Flask app does). Both load the app once,
+    `--threads` each; it does not skip a request body the app left unread, so an app that
+    refuses a request before reading its body answers `Connection: close` (module 02's
+    Flask app does). Both load the app once,
     before forking the workers (Gunicorn's `--preload`, uWSGI's default), so the call
     returns once every worker has been forked, and an app that fails to import stops the
     server with its error in the log. Same arguments, errors and clean-up as
