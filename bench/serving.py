@@ -12,6 +12,10 @@
    as the tuned service (`ONNX_APP` below: module 04's app with module 05's ONNX scoring),
    and a no-op endpoint with that many workers (`NOOP_APP`: it answers without reading
    the request), the most requests/s that this machine's HTTP stack gives this load.
+6. the same scikit-learn model as the baseline behind other servers, all with two worker
+   processes: module 04's FastAPI app under Gunicorn with uvicorn workers, and module 02's
+   Flask app (`%%writefile flask_app.py`, the same contract) under Gunicorn's sync workers,
+   its gthread workers (4 threads each) and uWSGI (`pyuwsgi`).
 
 The services, and the locustfile, are read from the course notebooks' `%%writefile`
 cells, so the benchmark serves exactly what the course teaches. Every service gets the
@@ -45,6 +49,14 @@ TCP_NODELAY on its listening socket, and Linux copies it to every accepted conne
 In a latency histogram the stall is a spike just above 40 ms that does not move with the
 load (module 05 shows it).
 
+The same care for the WSGI rows: Gunicorn sets TCP_NODELAY on its listening socket for
+every worker class (sync, gthread), and neither Gunicorn nor uWSGI (`--http11-socket`)
+shows the stall: one small request at a time on a kept-alive connection takes about 1 ms
+with either, and their p50 under load stays far below 40 ms. Gunicorn's sync worker
+closes the connection after every answer (no keep-alive), so its row pays a TCP
+handshake per request, as it would behind no proxy. `serve_wsgi_in_background` starts
+uWSGI with `--die-on-term` (without it SIGTERM reloads the workers instead of stopping them).
+
 Then it prints the replicas table of `bench/replicas.py` (1, 2, 3 replicas behind HAProxy,
 a failover run and a rolling update; `--no-replicas` skips it).
 
@@ -77,7 +89,12 @@ import mlkit
 from mlkit import churn_model, data
 from mlkit.edge import export_onnx
 from mlkit.loadtest import run_locust
-from mlkit.serving import RunningService, serve_app_in_background, serve_in_background
+from mlkit.serving import (
+    RunningService,
+    serve_app_in_background,
+    serve_in_background,
+    serve_wsgi_in_background,
+)
 from mlkit.settings import repo_root
 
 TUNED_WORKERS = 2
@@ -97,6 +114,26 @@ SETUPS = {  # name: (server, settings, endpoint)
     f"no-op endpoint, {TUNED_WORKERS} workers": (
         "fastapi",
         {"app": "app_noop.py", "workers": TUNED_WORKERS},
+        "predict",
+    ),
+    f"FastAPI, Gunicorn + uvicorn workers, {TUNED_WORKERS} workers": (
+        "fastapi",
+        {"app": "app.py", "workers": TUNED_WORKERS},
+        "predict",
+    ),
+    f"Flask, Gunicorn sync, {TUNED_WORKERS} workers": (
+        "wsgi",
+        {"server": "gunicorn", "workers": TUNED_WORKERS},
+        "predict",
+    ),
+    f"Flask, Gunicorn gthread, {TUNED_WORKERS} workers x 4 threads": (
+        "wsgi",
+        {"server": "gunicorn", "workers": TUNED_WORKERS, "threads": 4},
+        "predict",
+    ),
+    f"Flask, uWSGI, {TUNED_WORKERS} workers": (
+        "wsgi",
+        {"server": "uwsgi", "workers": TUNED_WORKERS},
         "predict",
     ),
 }
@@ -230,8 +267,8 @@ def load_service(
         for _ in range(30):
             client.post(f"/{endpoint}", json=body).raise_for_status()
     children = psutil.Process(svc.process.pid).children(recursive=True)
-    if svc.command[2] == "gunicorn":  # Gunicorn's children are its workers
-        children = psutil.Process(svc.process.pid).children()
+    if svc.command[2] == "gunicorn" or Path(svc.command[0]).name == "uwsgi":
+        children = psutil.Process(svc.process.pid).children()  # the master's are its workers
     else:
         children = [p for p in children if "_bentoml_impl.worker" in " ".join(p.cmdline())]
     workers = {f"worker {i}": p.pid for i, p in enumerate(children)}
@@ -286,6 +323,7 @@ def main() -> None:
     (folder / "app_onnx.py").write_text(ONNX_APP)
     (folder / "app_noop.py").write_text(NOOP_APP)
     (folder / "service.py").write_text(notebook_file("05_scaling.ipynb", "service.py"))
+    (folder / "flask_app.py").write_text(notebook_file("02_serving.ipynb", "flask_app.py"))
     (folder / "locustfile.py").write_text(notebook_file("05_scaling.ipynb", "locustfile.py"))
 
     options = ort.SessionOptions()
@@ -319,6 +357,12 @@ def main() -> None:
                     workers = settings.get("workers", 1)
                     svc = stack.enter_context(
                         serve_app_in_background(app_file, workers=workers, env=env, log_dir=folder)
+                    )
+                elif server == "wsgi":
+                    svc = stack.enter_context(
+                        serve_wsgi_in_background(
+                            folder / "flask_app.py", env=env, log_dir=folder, **settings
+                        )
                     )
                 else:
                     svc = stack.enter_context(

@@ -2,7 +2,8 @@
 
 Each check returns a `Check`: a name, pass/fail, whether it is required, what was
 found and, on failure, what to do. `run_doctor` prints one line per check and a
-summary, and returns False only when something required is missing. Docker, HAProxy,
+summary, and returns False only when something required is missing. The WSGI servers of
+module 02 (Flask, Gunicorn, uWSGI) come with `make setup` and are required. Docker, HAProxy,
 Redis's server, Prometheus with Alertmanager, Dask (grading on a cluster), the class hub,
 PostgreSQL, MLflow and actionlint (the model registry and its workflow) and the optional
 extras (TensorFlow) are optional for learners (lessons that need them say what they
@@ -243,6 +244,49 @@ def check_class_hub() -> Check:
     return Check("class hub", True, detail, required=False)
 
 
+# Module 02 serves its Flask app under these; each is a PyPI package (pinned in pyproject.toml).
+WSGI_PACKAGES = {
+    "flask": "flask",
+    "gunicorn": "gunicorn",
+    "uwsgi": "pyuwsgi",
+    "DRF": "djangorestframework",
+}
+
+
+def check_wsgi_servers() -> Check:
+    """Flask, Gunicorn, uWSGI (PyPI's `pyuwsgi`) and Django REST framework are installed,
+    and the `gunicorn` and `uwsgi` commands run (module 02's comparison of servers)."""
+    missing = []
+    for tool, package in WSGI_PACKAGES.items():
+        try:
+            md.version(package)
+        except md.PackageNotFoundError:
+            missing.append(f"{tool} (pip install {package})")
+    if missing:
+        detail = f"missing: {', '.join(missing)}"
+        fix = "Run `make setup`; it installs the pinned " + ", ".join(WSGI_PACKAGES.values()) + "."
+        return Check("wsgi servers", False, detail, fix=fix)
+    commands = {
+        "gunicorn": [sys.executable, "-m", "gunicorn", "--version"],
+        "uwsgi": [str(Path(sys.executable).with_name("uwsgi")), "--version"],
+    }
+    found = {}
+    for tool, command in commands.items():
+        try:
+            ran = subprocess.run(command, capture_output=True, text=True, timeout=60)
+        except (OSError, subprocess.TimeoutExpired) as err:
+            fix = f"Reinstall it: `pip install --force-reinstall {WSGI_PACKAGES[tool]}`."
+            return Check("wsgi servers", False, f"`{tool} --version` failed: {err}", fix=fix)
+        said = (ran.stdout or ran.stderr).strip().splitlines() or ["no output"]
+        if ran.returncode != 0:
+            fix = f"Reinstall it: `pip install --force-reinstall {WSGI_PACKAGES[tool]}`."
+            return Check("wsgi servers", False, f"`{tool} --version`: {said[-1]}", fix=fix)
+        found[tool] = said[0].split()[-1].strip("()")
+    flask = md.version("flask")
+    detail = f"flask {flask}, gunicorn {found['gunicorn']}, uwsgi {found['uwsgi']}"
+    return Check("wsgi servers", True, detail + f", DRF {md.version('djangorestframework')}")
+
+
 def check_postgres() -> Check:
     """Debian's PostgreSQL server runs here: the exchange keeps its rows in it on a class hub
     that outgrows SQLite (`mlkit exchange --db-url`); the exchange's tests start one.
@@ -338,6 +382,7 @@ def run_checks(require_docker: bool = False) -> list[Check]:
         check_prometheus,
         check_dask,
         check_class_hub,
+        check_wsgi_servers,
         check_postgres,
         check_registry_tools,
         check_extras,

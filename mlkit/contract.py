@@ -13,6 +13,11 @@ capstone), with the ranges and categories in one place. A test keeps the two equ
   not a silently missing value);
 - a batch holds 1 to `MAX_BATCH_SIZE` customers.
 
+`PredictRequest` and `PredictBatchRequest` are the request bodies, `{"customer": {...}}`
+and `{"customers": [...]}`, as strict as `guard_api` makes a BentoML service's envelope;
+`invalid_input(error)` is the 400 body for a refused one. A service written without
+BentoML (module 02's Flask app) uses them to answer exactly as the BentoML service does.
+
 `bad_customers(customer)` turns one valid customer into the inputs a service must refuse,
 for tests and fuzzing (module 08).
 """
@@ -25,7 +30,7 @@ from dataclasses import dataclass
 from typing import Annotated, Any, Literal, cast
 
 import annotated_types
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
 
 from mlkit.data import CATEGORIES, FEATURES, NUMERIC_FEATURES
 
@@ -63,6 +68,33 @@ class Customer(BaseModel):
 
 
 CustomerBatch = Annotated[list[Customer], Field(min_length=1, max_length=MAX_BATCH_SIZE)]
+
+
+class PredictRequest(BaseModel):
+    """The body of `POST /predict`: one customer, and no other key."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    customer: Customer
+
+
+class PredictBatchRequest(BaseModel):
+    """The body of `POST /predict_batch`: 1 to `MAX_BATCH_SIZE` customers, and no other key."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    customers: CustomerBatch
+
+
+def invalid_input(error: ValidationError) -> dict[str, Any]:
+    """The 400 body for a request that broke the contract: `error` (how many problems) and
+    `detail` (one entry per problem: type, loc, msg), never the values that were sent."""
+    detail = json.loads(error.json(include_input=False, include_url=False))
+    count = error.error_count()
+    return {
+        "error": f"{count} validation error{'s' if count > 1 else ''} for {error.title}",
+        "detail": detail,
+    }
 
 
 def _bounds(name: str) -> tuple[float, float]:

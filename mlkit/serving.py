@@ -11,7 +11,8 @@ home of its own that links to the shared model store, so that servers running at
 same time keep separate `/metrics`.
 `serve_app_in_background` does the same for a plain FastAPI app run by uvicorn, or,
 with several workers, by Gunicorn with uvicorn workers (see `serve_app_in_background`
-for why not `uvicorn --workers`).
+for why not `uvicorn --workers`). `serve_wsgi_in_background` runs a WSGI app (Flask)
+under Gunicorn (sync or threaded workers) or uWSGI, for the comparison of module 02.
 """
 
 from __future__ import annotations
@@ -27,10 +28,11 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
+from mlkit._runtime import gunicorn_config
 from mlkit._runtime.logs import tail_lines
 from mlkit._runtime.net import LOCALHOST, free_port, http_ok, is_listening, owns_port, wait_for_http
 from mlkit._runtime.process import LoggedProcess
-from mlkit.errors import ServerStartError
+from mlkit.errors import MlkitError, ServerStartError
 from mlkit.settings import bentoml_home, scratch_dir
 
 if TYPE_CHECKING:
@@ -38,11 +40,13 @@ if TYPE_CHECKING:
 
 __all__ = [
     "RunningService",
+    "ServerMissingError",
     "ServiceStartError",
     "bentoml_env",
     "is_listening",
     "serve_app_in_background",
     "serve_in_background",
+    "serve_wsgi_in_background",
 ]
 
 # Written by the service worker when the service class fails to initialise; the
@@ -54,6 +58,9 @@ _PORT_TAKEN = re.compile(r"address already in use|\[Errno 98\]", re.IGNORECASE)
 _START_ATTEMPTS = 3
 # What uvicorn logs once a worker's application has started (under Gunicorn too).
 _WORKER_STARTED = "Application startup complete."
+# What Gunicorn and uWSGI log for each worker they fork; with the app loaded before the
+# fork (`--preload`, uWSGI's default), a forked worker is ready to serve.
+_WSGI_WORKER_FORKED = {"gunicorn": "Booting worker with pid", "uwsgi": "spawned uWSGI worker"}
 
 
 def bentoml_env(extra: dict[str, str] | None = None) -> dict[str, str]:
@@ -67,6 +74,10 @@ def bentoml_env(extra: dict[str, str] | None = None) -> dict[str, str]:
     )
     env.update(extra or {})
     return env
+
+
+class ServerMissingError(MlkitError, FileNotFoundError):
+    """The server program asked for is not installed in this environment (module 02)."""
 
 
 class ServiceStartError(ServerStartError):
@@ -336,15 +347,98 @@ def serve_app_in_background(
         )
 
     running = _start_and_wait(start, path, port, timeout, "/readyz")
+    if workers > 1:
+        _wait_for_workers(running, path, _WORKER_STARTED, timeout)
+    return running
+
+
+def _wait_for_workers(running: RunningService, path: Path, marker: str, timeout: float) -> None:
+    """Wait until the log shows `marker` once per worker; stop the server and raise if not."""
     deadline = time.monotonic() + timeout
-    while workers > 1 and running.log_tail(400).count(_WORKER_STARTED) < workers:
+    while running.log_tail(400).count(marker) < running.workers:
         if not running.is_running() or time.monotonic() > deadline:
             running.stop(grace=2.0)
-            started = running.log_tail(400).count(_WORKER_STARTED)
-            reason = f"{started} of {workers} workers started their application"
+            started = running.log_tail(400).count(marker)
+            reason = f"{started} of {running.workers} workers started"
             log_tail = tail_lines(running.log_path, 25)
             raise ServiceStartError(path, reason, running.log_path, log_tail, timed_out=True)
         time.sleep(0.1)
+
+
+def serve_wsgi_in_background(
+    app_file: str | os.PathLike[str],
+    app: str = "app",
+    *,
+    server: Literal["gunicorn", "uwsgi"] = "gunicorn",
+    workers: int = 1,
+    threads: int = 1,
+    port: int | None = None,
+    timeout: float = 60.0,
+    env: dict[str, str] | None = None,
+    log_dir: str | os.PathLike[str] | None = None,
+) -> RunningService:
+    """Start a WSGI app (Flask, Django) on 127.0.0.1 under Gunicorn or uWSGI (module 02).
+
+    `app` names the application object in `app_file`, which must answer GET /readyz with
+    2xx once it can serve. `workers` processes each run `threads` requests at a time:
+    Gunicorn uses its `sync` worker for one thread (one request, then the connection is
+    closed: no keep-alive) and its `gthread` worker for more (keep-alive, a thread pool),
+    with `mlkit._runtime.gunicorn_config`: a request whose body is too long for Gunicorn to
+    discard unread is answered `Connection: close` (Gunicorn drops an app's own `Connection`
+    header; without this it would announce keep-alive and then close, and the client's next
+    request on that connection would get no answer); uWSGI (`pyuwsgi` from PyPI) serves
+    HTTP with keep-alive in its workers (`--http11-socket`, no router process in front),
+    `--threads` each; it does not skip a request body the app left unread, so an app that
+    refuses a request before reading its body answers `Connection: close` (module 02's
+    Flask app does). Both load the app once,
+    before forking the workers (Gunicorn's `--preload`, uWSGI's default), so the call
+    returns once every worker has been forked, and an app that fails to import stops the
+    server with its error in the log. Same arguments, errors and clean-up as
+    `serve_app_in_background`; `.workers` says how many processes serve.
+    """
+    path = Path(app_file).expanduser().resolve()
+    _check_arguments(path, None, port, timeout)
+    if not _SERVICE_NAME.fullmatch(app):
+        raise ValueError(
+            f"app: got {app!r}, expected the name of the WSGI application object in "
+            f"{path.name} (a Python identifier such as 'app')."
+        )
+    if server not in _WSGI_WORKER_FORKED:
+        raise ValueError(f"server: got {server!r}, expected 'gunicorn' or 'uwsgi'.")
+    for name, value in (("workers", workers), ("threads", threads)):
+        if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 64:
+            raise ValueError(f"{name}: got {value!r}, expected a whole number, 1..64.")
+    uwsgi = Path(sys.executable).with_name("uwsgi")
+    if server == "uwsgi" and not uwsgi.is_file():
+        raise ServerMissingError(
+            f"server='uwsgi' needs the `uwsgi` command next to {sys.executable}, and there is "
+            "none. Install PyPI's `pyuwsgi` into this environment (`make setup` does, or "
+            "`pip install pyuwsgi`), then check with `mlkit doctor`."
+        )
+    log_folder = _log_folder(log_dir)
+    server_env = bentoml_env(env)
+
+    def start(chosen: int) -> RunningService:
+        if server == "gunicorn":
+            command = [sys.executable, "-m", "gunicorn", f"{path.stem}:{app}", "--preload"]
+            command += ["--chdir", str(path.parent), "--bind", f"{LOCALHOST}:{chosen}"]
+            command += ["--workers", str(workers), "--threads", str(threads)]
+            command += ["--worker-class", "sync" if threads == 1 else "gthread"]
+            command += ["--graceful-timeout", "5", "--no-control-socket"]
+            command += ["--config", f"python:{gunicorn_config.__name__}"]
+        else:
+            command = [str(uwsgi), "--http11-socket", f"{LOCALHOST}:{chosen}", "--master"]
+            command += ["--module", f"{path.stem}:{app}", "--chdir", str(path.parent)]
+            command += ["--processes", str(workers), "--threads", str(threads)]
+            command += ["--need-app", "--die-on-term", "--strict", "--disable-logging"]
+            command += ["--enable-threads", "--single-interpreter"]
+        log_path = log_folder / f"{path.stem}-{server}-{chosen}.log"
+        return RunningService(
+            command, log_path, port=chosen, cwd=path.parent, env=server_env, workers=workers
+        )
+
+    running = _start_and_wait(start, path, port, timeout, "/readyz")
+    _wait_for_workers(running, path, _WSGI_WORKER_FORKED[server], timeout)
     return running
 
 

@@ -13,9 +13,11 @@ A step is one dict:
     {"post": "/predict", "json": {"customer": {...}}}   an HTTP POST with a JSON body
     {"create": "draining"} / {"delete": "draining"}     a file next to the service
 
-An HTTP step may add `"headers": {...}`, such as an API key (module 09); `headers=` sends
+An HTTP step may add `"headers": {...}`, such as an API key (module 09), and a POST may send
+`"content": "text"` (with its own Content-Type header) instead of `json`; `headers=` sends
 some with every step, and `tls_cert=` serves and calls the service over HTTPS trusting
-that certificate (module 08).
+that certificate (module 08). `server="gunicorn"` or `"uwsgi"` serves a WSGI app (module
+02's Flask app) with `mlkit.serving.serve_wsgi_in_background` instead of BentoML.
 """
 
 from __future__ import annotations
@@ -26,14 +28,18 @@ import shutil
 import ssl
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import httpx
 
-from mlkit.serving import serve_in_background
+from mlkit.serving import RunningService, serve_in_background, serve_wsgi_in_background
 from mlkit.settings import scratch_dir
 
 MAX_TEXT = 2_000
+# The client lets an idle connection go after 1 s, before any of the servers does (Gunicorn
+# closes one after 2 s): reusing a connection the server is closing at that moment leaves
+# the request without an answer ("Server disconnected without sending a response").
+KEEPALIVE_LIMITS = httpx.Limits(keepalive_expiry=1.0)
 _FILE_ACTIONS = ("create", "delete")
 
 
@@ -42,14 +48,19 @@ def _check_steps(steps: list[dict[str, Any]]) -> None:
         raise TypeError(f"steps: expected a list of dicts, got {type(steps).__name__}.")
     for index, step in enumerate(steps):
         kinds = [k for k in ("get", "post", *_FILE_ACTIONS) if isinstance(step, dict) and k in step]
-        allowed = {*kinds, "json", "headers"} if kinds == ["post"] else set(kinds)
+        allowed = {*kinds, "json", "content", "headers"} if kinds == ["post"] else set(kinds)
         if kinds == ["get"]:
             allowed.add("headers")
         if len(kinds) != 1 or not set(step) <= allowed:
             raise ValueError(
                 f"steps[{index}]: got {step!r}, expected one of {{'get': '/path'}}, "
                 "{'post': '/path', 'json': ...}, {'create': 'name'} or {'delete': 'name'} "
-                "(an HTTP step may add 'headers': {'name': 'value'})."
+                "(an HTTP step may add 'headers': {'name': 'value'}; a post may send "
+                "'content': 'text' instead of 'json')."
+            )
+        if "json" in step and "content" in step or not isinstance(step.get("content", ""), str):
+            raise ValueError(
+                f"steps[{index}]: a post sends either 'json' or 'content' (a str), not both."
             )
         headers = step.get("headers", {})
         if not isinstance(headers, dict) or not all(
@@ -93,6 +104,9 @@ def call_service(
     headers: dict[str, str] | None = None,
     tls_cert: str | os.PathLike[str] | None = None,
     source: str | None = None,
+    server: Literal["bentoml", "gunicorn", "uwsgi"] = "bentoml",
+    workers: int = 1,
+    threads: int = 1,
 ) -> list[dict[str, Any]]:
     """Serve a copy of `service_file` in a fresh folder and process, run `steps`, stop it.
 
@@ -106,8 +120,13 @@ def call_service(
     a service on its own; the file need not exist, its folder must). Raises
     `mlkit.serving.ServiceStartError` (with the server's log) when it does not start.
     Only the file and the Python files beside it are copied (a project's `api_guard.py`):
-    data such as a model must be named in `env`.
+    data such as a model must be named in `env`. `server`: "bentoml" (the default), or
+    "gunicorn" / "uwsgi" for a WSGI app named `app` in the file, with `workers` processes
+    of `threads` threads (`mlkit.serving.serve_wsgi_in_background`; started once it
+    answers `/readyz`).
     """
+    if server not in ("bentoml", "gunicorn", "uwsgi"):
+        raise ValueError(f"server: got {server!r}, expected 'bentoml', 'gunicorn' or 'uwsgi'.")
     source_file = Path(service_file).expanduser()
     if source is not None and not isinstance(source, str):
         raise TypeError(
@@ -140,8 +159,9 @@ def call_service(
         else:
             copy.write_text(source)
         replies = []
-        with (
-            serve_in_background(
+        running: RunningService
+        if server == "bentoml":
+            running = serve_in_background(
                 copy,
                 service,
                 env=env,
@@ -149,9 +169,25 @@ def call_service(
                 log_dir=folder,
                 wait_for="/livez",
                 tls_cert=tls_cert,
-            ) as running,
+            )
+        else:
+            running = serve_wsgi_in_background(
+                copy,
+                server=server,
+                workers=workers,
+                threads=threads,
+                env=env,
+                timeout=timeout,
+                log_dir=folder,
+            )
+        with (
+            running,
             httpx.Client(
-                base_url=running.url, timeout=10, headers=headers, verify=_verify(tls_cert)
+                base_url=running.url,
+                timeout=10,
+                headers=headers,
+                verify=_verify(tls_cert),
+                limits=KEEPALIVE_LIMITS,
             ) as client,
         ):
             for step in steps:
@@ -159,7 +195,12 @@ def call_service(
                 if "get" in step:
                     replies.append(_reply(client.get(step["get"], headers=sent)))
                 elif "post" in step:
-                    reply = client.post(step["post"], json=step.get("json"), headers=sent)
+                    reply = client.post(
+                        step["post"],
+                        json=step.get("json"),
+                        content=step.get("content"),
+                        headers=sent,
+                    )
                     replies.append(_reply(reply))
                 else:
                     if "create" in step:

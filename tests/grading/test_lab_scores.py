@@ -10,7 +10,8 @@ race or a flaky hidden test shows up as a lost point in one copy.
 Each submission really runs in the grading sandbox. What the hidden tests do:
 - 00 compare its churn rate, percentiles and model with their own on the same data;
 - 01 read the files and the model store the notebook left, through its kernel;
-- 02 serve the notebook's service.py in a fresh process and probe it over HTTP;
+- 02 serve the notebook's service.py in a fresh process and probe it over HTTP, and its
+  flask_app.py under Gunicorn;
 - 03 build a bento and an image from the submission's build configuration with the grader's
   own Docker engine (the sandbox has none, so the notebook says what it skipped), run the
   container and ask it for predictions; call its ldd parser (q6) and its Azure ML
@@ -82,16 +83,22 @@ CASES = [
     ),
     LabCase(
         "02",
-        # Without `extra="forbid"`, and with a readiness check that is always True.
+        # Without `extra="forbid"`, with a readiness check that is always True, and a Flask
+        # app that reads any media type as JSON.
         half_right={
             "q1": ('ConfigDict(extra="forbid", strict=True', "ConfigDict(strict=True"),
             "q4": ('return not Path(__file__).with_name("draining").exists()', "return True"),
+            "q7": ('if request.mimetype != "application/json":', "if False:"),
         },
-        auto={"q1": 3, "q2": 2, "q3": 3, "q4": 2, "q5": 2},
+        auto={"q1": 3, "q2": 2, "q3": 3, "q4": 2, "q5": 2, "q7": 3},
         by_hand=("q6",),
-        # q1 loses the extra-field point; q4 keeps only "draining ends and keeps serving".
-        half_right_points={"q1": 2, "q4": 1},
-        feedback={"q1": "extra field 'tenure': expected status 400, got 200"},
+        # q1 loses the extra-field point; q4 keeps only "draining ends and keeps serving";
+        # q7 loses the point for refusing like the contract (text/plain is answered 200).
+        half_right_points={"q1": 2, "q4": 1, "q7": 2},
+        feedback={
+            "q1": "extra field 'tenure': expected status 400, got 200",
+            "q7": "JSON sent as text/plain: expected status 415, got 200",
+        },
     ),
     LabCase(
         "03",

@@ -24,6 +24,7 @@ def test_all_checks_report_and_pass_on_a_set_up_machine(capsys):
         "prometheus",
         "dask",
         "class hub",
+        "wsgi servers",
         "model registry",
         "free port",
         "disk space",
@@ -74,6 +75,23 @@ def test_missing_haproxy_is_optional_and_names_the_package(monkeypatch):
     result = doctor.check_haproxy()
     assert result.ok is False and result.required is False
     assert result.line().startswith("WARN") and "apt-get install haproxy" in result.line()
+
+
+def test_wsgi_servers_pass_here_and_name_the_missing_package(monkeypatch):
+    found = doctor.check_wsgi_servers()
+    assert found.ok and found.required, found.line()
+    assert "gunicorn 27.0.1" in found.detail and "uwsgi 2.0.30" in found.detail
+    real_version = doctor.md.version
+
+    def without_pyuwsgi(name: str) -> str:
+        if name == "pyuwsgi":
+            raise doctor.md.PackageNotFoundError(name)
+        return real_version(name)
+
+    monkeypatch.setattr(doctor.md, "version", without_pyuwsgi)
+    missing = doctor.check_wsgi_servers()
+    assert not missing.ok and missing.required
+    assert "uwsgi (pip install pyuwsgi)" in missing.line() and "make setup" in missing.line()
 
 
 def test_prometheus_tools_pass_here_and_name_the_packages_when_missing(monkeypatch):

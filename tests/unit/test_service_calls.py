@@ -38,6 +38,27 @@ def write(folder, body: str):
     return path
 
 
+FLASK_ECHO = """
+import sys
+
+from flask import Flask, request
+
+app = Flask(__name__)
+# uWSGI gives the apps it runs a module named uwsgi; Gunicorn does not.
+SERVER = "uwsgi" if "uwsgi" in sys.modules else "gunicorn"
+
+
+@app.get("/readyz")
+def ready():
+    return "ok"
+
+
+@app.post("/echo")
+def echo():
+    return {"type": request.mimetype, "body": request.get_data(as_text=True), "server": SERVER}
+"""
+
+
 def test_steps_run_in_order_on_a_fresh_copy(tmp_path):
     service_file = write(tmp_path, ECHO_SERVICE)
     (tmp_path / "draining").touch()  # must not reach the copy that is served
@@ -84,6 +105,8 @@ def test_a_broken_service_raises_with_its_log(tmp_path):
         ([{"get": "/livez"}, {"post": "/x", "body": 1}], ["steps[1]", "'json'"]),
         ([{"create": "../escape"}], ["steps[0]", "plain file name"]),
         (["/livez"], ["steps[0]", "expected one of"]),
+        ([{"post": "/x", "json": {}, "content": "{}"}], ["steps[0]", "either 'json' or 'content'"]),
+        ([{"post": "/x", "content": b"{}"}], ["steps[0]", "'content' (a str)"]),
     ],
 )
 def test_bad_steps_are_named(tmp_path, steps, words):
@@ -172,3 +195,23 @@ def test_headers_go_with_every_step_over_https(tmp_path):
 def test_headers_must_be_strings(tmp_path):
     with pytest.raises(ValueError, match="headers: expected names mapped to values"):
         call_service(write(tmp_path, ECHO_SERVICE), [], headers={"X-API-Key": 1})
+
+
+def test_a_wsgi_app_is_served_by_the_server_asked_for(tmp_path):
+    app_file = write(tmp_path, FLASK_ECHO)
+    steps = [
+        {"post": "/echo", "json": {"x": 1}},
+        {"post": "/echo", "content": "plain words", "headers": {"content-type": "text/plain"}},
+    ]
+    for server in ("gunicorn", "uwsgi"):
+        replies = call_service(app_file, steps, server=server, workers=2, timeout=30)
+        assert [reply["json"] for reply in replies] == [
+            {"type": "application/json", "body": '{"x":1}', "server": server},
+            {"type": "text/plain", "body": "plain words", "server": server},
+        ]
+
+
+def test_an_unknown_server_is_named(tmp_path):
+    app_file = write(tmp_path, FLASK_ECHO)
+    with pytest.raises(ValueError, match="server: got 'waitress'"):
+        call_service(app_file, [{"get": "/readyz"}], server="waitress")
