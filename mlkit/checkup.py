@@ -272,14 +272,13 @@ def check_wsgi_servers() -> Check:
     }
     found = {}
     for tool, command in commands.items():
+        fix = f"Reinstall it: `pip install --force-reinstall {WSGI_PACKAGES[tool]}`."
         try:
             ran = subprocess.run(command, capture_output=True, text=True, timeout=60)
         except (OSError, subprocess.TimeoutExpired) as err:
-            fix = f"Reinstall it: `pip install --force-reinstall {WSGI_PACKAGES[tool]}`."
             return Check("wsgi servers", False, f"`{tool} --version` failed: {err}", fix=fix)
         said = (ran.stdout or ran.stderr).strip().splitlines() or ["no output"]
         if ran.returncode != 0:
-            fix = f"Reinstall it: `pip install --force-reinstall {WSGI_PACKAGES[tool]}`."
             return Check("wsgi servers", False, f"`{tool} --version`: {said[-1]}", fix=fix)
         found[tool] = said[0].split()[-1].strip("()")
     flask = md.version("flask")

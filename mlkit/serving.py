@@ -220,6 +220,21 @@ def _check_arguments(
         raise ValueError(f"timeout: got {timeout!r}, expected a number of seconds > 0.")
 
 
+def _check_app(app: str, path: Path, what: str) -> None:
+    """`app` must name an object in `path` (a Python identifier)."""
+    if not _SERVICE_NAME.fullmatch(app):
+        raise ValueError(
+            f"app: got {app!r}, expected the name of the {what} in "
+            f"{path.name} (a Python identifier such as 'app')."
+        )
+
+
+def _check_count(name: str, value: object, expected: str) -> None:
+    """`value` must be an int from 1 to 64 (workers, threads)."""
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 64:
+        raise ValueError(f"{name}: got {value!r}, expected {expected}, 1..64.")
+
+
 def serve_in_background(
     service_file: str | os.PathLike[str],
     service: str | None = None,
@@ -318,13 +333,8 @@ def serve_app_in_background(
     """
     path = Path(app_file).expanduser().resolve()
     _check_arguments(path, None, port, timeout)
-    if not _SERVICE_NAME.fullmatch(app):
-        raise ValueError(
-            f"app: got {app!r}, expected the name of the application object in "
-            f"{path.name} (a Python identifier such as 'app')."
-        )
-    if isinstance(workers, bool) or not isinstance(workers, int) or not 1 <= workers <= 64:
-        raise ValueError(f"workers: got {workers!r}, expected a whole number of processes, 1..64.")
+    _check_app(app, path, "application object")
+    _check_count("workers", workers, "a whole number of processes")
     if server not in (None, "uvicorn", "gunicorn"):
         raise ValueError(f"server: got {server!r}, expected 'uvicorn', 'gunicorn' or None.")
     chosen_server = server or ("uvicorn" if workers == 1 else "gunicorn")
@@ -398,16 +408,11 @@ def serve_wsgi_in_background(
     """
     path = Path(app_file).expanduser().resolve()
     _check_arguments(path, None, port, timeout)
-    if not _SERVICE_NAME.fullmatch(app):
-        raise ValueError(
-            f"app: got {app!r}, expected the name of the WSGI application object in "
-            f"{path.name} (a Python identifier such as 'app')."
-        )
+    _check_app(app, path, "WSGI application object")
     if server not in _WSGI_WORKER_FORKED:
         raise ValueError(f"server: got {server!r}, expected 'gunicorn' or 'uwsgi'.")
-    for name, value in (("workers", workers), ("threads", threads)):
-        if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 64:
-            raise ValueError(f"{name}: got {value!r}, expected a whole number, 1..64.")
+    _check_count("workers", workers, "a whole number")
+    _check_count("threads", threads, "a whole number")
     uwsgi = Path(sys.executable).with_name("uwsgi")
     if server == "uwsgi" and not uwsgi.is_file():
         raise ServerMissingError(

@@ -77,18 +77,23 @@ def test_missing_haproxy_is_optional_and_names_the_package(monkeypatch):
     assert result.line().startswith("WARN") and "apt-get install haproxy" in result.line()
 
 
+def _without_package(monkeypatch, package: str) -> None:
+    """The doctor sees every installed package but `package`."""
+    real_version = doctor.md.version
+
+    def version(name: str) -> str:
+        if name == package:
+            raise doctor.md.PackageNotFoundError(name)
+        return real_version(name)
+
+    monkeypatch.setattr(doctor.md, "version", version)
+
+
 def test_wsgi_servers_pass_here_and_name_the_missing_package(monkeypatch):
     found = doctor.check_wsgi_servers()
     assert found.ok and found.required, found.line()
     assert "gunicorn 27.0.1" in found.detail and "uwsgi 2.0.30" in found.detail
-    real_version = doctor.md.version
-
-    def without_pyuwsgi(name: str) -> str:
-        if name == "pyuwsgi":
-            raise doctor.md.PackageNotFoundError(name)
-        return real_version(name)
-
-    monkeypatch.setattr(doctor.md, "version", without_pyuwsgi)
+    _without_package(monkeypatch, "pyuwsgi")
     missing = doctor.check_wsgi_servers()
     assert not missing.ok and missing.required
     assert "uwsgi (pip install pyuwsgi)" in missing.line() and "make setup" in missing.line()
@@ -113,14 +118,7 @@ def test_dask_passes_with_its_dashboard_and_warns_without_bokeh(monkeypatch):
     found = doctor.check_dask()
     assert found.ok and not found.required, found.line()
     assert found.detail.startswith("distributed 2026.8.0, dashboard with bokeh ")
-    real = doctor.md.version
-
-    def no_bokeh(name: str) -> str:
-        if name == "bokeh":
-            raise doctor.md.PackageNotFoundError(name)
-        return real(name)
-
-    monkeypatch.setattr(doctor.md, "version", no_bokeh)
+    _without_package(monkeypatch, "bokeh")
     without = doctor.check_dask()
     assert without.line().startswith("WARN  dask"), without.line()
     assert "no bokeh, so the dashboard shows no pages" in without.detail
