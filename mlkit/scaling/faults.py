@@ -29,13 +29,17 @@ from mlkit.scaling.balancer import Balancer, BalancerSettings, start_balancer
 from mlkit.scaling.replicas import ReplicaSet
 from mlkit.settings import scratch_dir
 
-__all__ = ["Fault", "FaultRun", "Note", "failover_drill", "run_under_faults"]
+__all__ = ["CUT_ANSWER_ERRORS", "Fault", "FaultRun", "Note", "failover_drill", "run_under_faults"]
 
 Note = Callable[[str, str], None]
 """What a `during` procedure calls to record a step: note(action, replica)."""
 
 Action = Literal["kill", "hang", "resume", "stop", "drain", "undrain"]
 _STARTUP_WAIT_S = 60.0
+
+CUT_ANSWER_ERRORS = ("Incomplete response", "IncompleteRead")
+"""How a Locust client reports an answer cut off mid-way: "Incomplete response" from
+FastHttpUser (geventhttpclient), "IncompleteRead" from HttpUser (requests/urllib3)."""
 
 
 @dataclass(frozen=True)
@@ -88,12 +92,29 @@ class FaultRun:
     result: LoadTestResult
     during: Any = None
 
+    def cut_answers(self) -> int:
+        """Failed requests whose answer was cut off mid-way: the replica had begun to send
+        it when it was killed or hung. HAProxy had already passed its first bytes to the
+        client, so no balancer can resend it; only a request in flight at that instant can
+        end this way, so there are at most as many as the users (one in flight each)."""
+        failures = self.result.failures
+        if failures.empty:
+            return 0
+        cut = (
+            failures["error"]
+            .astype(str)
+            .map(lambda error: any(pattern in error for pattern in CUT_ANSWER_ERRORS))
+        )
+        return int(failures.loc[cut, "occurrences"].sum())
+
     def summary(self) -> dict[str, float]:
-        """Requests, failures, overall p99, and the worst second's p99 and fewest healthy."""
+        """Requests, failures (and how many of them were `cut_answers`), overall p99, and
+        the worst second's p99 and fewest healthy."""
         total = self.result.summary()
         return {
             "requests": total["requests"],
             "failures": total["failures"],
+            "cut_answers": self.cut_answers(),
             "p99_ms": total["p99_ms"],
             "worst_second_p99_ms": float(self.timeline["p99_ms"].max()),
             "fewest_healthy": float(self.timeline["healthy"].min()),

@@ -6,10 +6,13 @@ elsewhere (`apt-get install haproxy`).
 
 What the fault tests assert, and why it holds:
 
-- kill (SIGKILL) one replica under steady load: 0 failed requests. Requests in flight on
-  the killed replica get an empty answer and new ones a refused connection; HAProxy
-  retries both on another replica (`retry-on all-retryable-errors`, `option redispatch
-  1`), and its health check takes the replica out after `fall` failed checks.
+- kill (SIGKILL) one replica under steady load: no failed request but answers cut off
+  mid-way, at most USERS of them (`FaultRun.cut_answers`). Requests in flight on the
+  killed replica get an empty answer and new ones a refused connection; HAProxy retries
+  both on another replica (`retry-on all-retryable-errors`, `option redispatch 1`), and
+  its health check takes the replica out after `fall` failed checks. An answer the
+  replica had begun to send when it died cannot be resent (see hang below); the window
+  is the moment between the replica writing its headers and its body, so it is rare.
 - hang (SIGSTOP) one replica: the replica goes DOWN, HAProxy resent requests it did not
   answer to another replica, and at most USERS requests fail, each of them an answer cut
   off mid-way (never a 5xx from the balancer, never a client timeout). The hung
@@ -35,6 +38,7 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from types import SimpleNamespace
 
 import httpx
 import pandas as pd
@@ -206,7 +210,34 @@ def test_a_failover_drill_without_retries_shows_failed_requests(haproxy, tmp_pat
     print(run.timeline.to_string())
     assert summary["requests"] > 0
     assert summary["failures"] > 0, summary
+    # refused and reset requests, which retries would have resent: not cut answers
+    assert summary["failures"] > summary["cut_answers"], run.result.failures
     assert summary["fewest_healthy"] == 1  # the killed replica was taken out
+
+
+def test_cut_answers_counts_only_answers_cut_off_mid_way():
+    """FastHttpUser's and HttpUser's words for a cut answer count; refused, reset and 5xx
+    requests (which a balancer can resend) do not."""
+    failures = pd.DataFrame(
+        [
+            ("POST", "/predict", "HTTPParseError('Incomplete response.')", 2),
+            (
+                "POST",
+                "/predict",
+                "ChunkedEncodingError(ProtocolError('Connection broken: "
+                "IncompleteRead(0 bytes read, 40 more expected)'))",
+                1,
+            ),
+            ("POST", "/predict", "ConnectionRefusedError(111, 'Connection refused')", 3),
+            ("POST", "/predict", "BadStatusCode('http://127.0.0.1:8080/predict', code=503)", 4),
+        ],
+        columns=["method", "name", "error", "occurrences"],
+    )
+    result = SimpleNamespace(failures=failures)
+    empty = SimpleNamespace(failures=failures.iloc[:0])
+    timeline = pd.DataFrame()
+    assert faults.FaultRun(timeline, timeline, timeline, result).cut_answers() == 3  # type: ignore[arg-type]
+    assert faults.FaultRun(timeline, timeline, timeline, empty).cut_answers() == 0  # type: ignore[arg-type]
 
 
 def test_haproxy_is_found_in_sbin_when_path_leaves_it_out(haproxy, monkeypatch):
@@ -261,9 +292,9 @@ def test_a_hung_replica_is_taken_out_and_failures_stay_bounded(balancer, replica
     run = run_under_faults(balancer, replica_set, locustfile, schedule, users=USERS, run_time=RUN_S)
     print(run.timeline.to_string())
     assert run.result.summary()["requests"] > 0
-    failures = run.result.failures
-    assert failures["occurrences"].sum() <= USERS, failures  # see the module docstring
-    assert all("Incomplete response" in error for error in failures["error"]), failures
+    summary = run.summary()
+    # only answers cut off mid-way, at most one per user (see the module docstring)
+    assert summary["failures"] == summary["cut_answers"] <= USERS, run.result.failures
     hung_from, resumed_at = run.events["t_s"]
     while_hung = run.health[(run.health["t_s"] > hung_from) & (run.health["t_s"] < resumed_at)]
     assert (while_hung[victim] == "DOWN").any()  # the health check took it out
@@ -284,8 +315,9 @@ def test_killing_a_replica_under_load_fails_no_request(balancer, replica_set, tm
     print(run.timeline.to_string())
     summary = run.summary()
     assert summary["requests"] > 0
-    assert summary["failures"] == 0, run.result.failures
-    assert run.timeline["failures"].sum() == 0
+    # only answers cut off mid-way, at most one per user (see the module docstring)
+    assert summary["failures"] == summary["cut_answers"] <= USERS, run.result.failures
+    assert run.timeline["failures"].sum() == summary["failures"]
     assert list(run.events["action"]) == ["kill"]
     columns = ["users", "rps", "p95_ms", "p99_ms", "failures", "healthy", "events"]
     assert list(run.timeline.columns) == columns

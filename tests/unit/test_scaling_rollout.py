@@ -87,9 +87,11 @@ def test_a_rolling_update_under_load_fails_no_request_and_switches_every_slot(fl
     rollout = run.during
     print(rollout.table().to_string())
     assert rollout.completed, rollout.reason
-    # the load went on after the last step, and ended early because the rollout was done
+    # the load went on after the last step, and ended early because the rollout was done.
+    # Locust writes one history row a second and the timeline rounds its time, so the last
+    # row can stand up to 2 s before the load stopped (TAIL_S after `during` returned).
     last_second = run.timeline.index.max()
-    assert run.events["t_s"].max() + TAIL_S - 1 <= last_second < run_time - 3, run.timeline
+    assert run.events["t_s"].max() + TAIL_S - 3 <= last_second < run_time - 3, run.timeline
     assert run.summary()["failures"] == 0, run.result.failures
     assert set(rollout.moved) == {s.name for s in balancer.servers()}
     # every slot now points at a new replica, and every old one is stopped
