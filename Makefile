@@ -69,8 +69,8 @@ site: setup hub-tools
 	$(BIN)/mlkit site $(SITE_ARGS)
 
 lint: setup
-	$(BIN)/ruff check mlkit tests bench conftest.py
-	$(BIN)/ruff format --check mlkit tests bench conftest.py
+	$(BIN)/ruff check mlkit tests bench
+	$(BIN)/ruff format --check mlkit tests bench
 	$(BIN)/mypy
 
 test: setup hub-tools lint

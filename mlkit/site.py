@@ -32,6 +32,7 @@ import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -135,7 +136,8 @@ def execute_notebook(source: Path, folder: Path | None = None) -> Any:
 
 # --- output hygiene ----------------------------------------------------------------------
 
-TMP_PATH = re.compile(r"/tmp/(?:pytest-of-[^/\s'\"]+(?:/pytest-\d+)?|tmp[A-Za-z0-9_]{6,})")
+# A folder pytest (pytest-of-USER/pytest-N) or tempfile (tmpXXXXXXXX) made in the temp dir.
+TEMP_FOLDER = r"/(?:pytest-of-[^/\s'\"]+(?:/pytest-\d+)?|tmp[A-Za-z0-9_]{6,})"
 TIMESTAMP = re.compile(
     r"\b\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}:\d{2}(?:[.,]\d+)?(?:Z|[+-]\d{2}:?\d{2})?"
 )
@@ -150,6 +152,7 @@ class MachineFacts:
     scratch: str
     home: str
     host: str
+    tmp: str
 
     @classmethod
     def here(cls) -> MachineFacts:
@@ -159,6 +162,7 @@ class MachineFacts:
             scratch=str(scratch_dir()),
             home=str(Path.home()),
             host=socket.gethostname(),
+            tmp=tempfile.gettempdir(),
         )
 
     def rewrite(self, text: str) -> str:
@@ -167,7 +171,7 @@ class MachineFacts:
         for path, placeholder in ((self.scratch, "<scratch>"), (self.project, "<project>")):
             if len(path) > 1:
                 text = text.replace(path, placeholder)
-        text = TMP_PATH.sub("<tmp>", text)
+        text = re.sub(re.escape(self.tmp) + TEMP_FOLDER, "<tmp>", text)
         if len(self.home) > 1:
             text = re.sub(re.escape(self.home) + r"(?=/|\b|$)", "~", text)
         if len(self.host) >= 4:
@@ -277,6 +281,9 @@ html_theme = "sphinx_book_theme"
 html_title = "mlkit course"
 html_theme_options = {"show_toc_level": 2, "use_download_button": False,
                       "use_fullscreen_button": False}
+# The theme logs a console error for an empty mode: follow the reader's system setting.
+html_context = {"default_mode": "auto"}
+html_favicon = "_static/favicon.svg"
 html_last_updated_fmt = None
 html_copy_source = False
 html_show_sourcelink = False
@@ -290,6 +297,14 @@ suppress_warnings = ["mystnb.unknown_mime_type", "misc.highlighting_failure"]
 html_static_path = ["_static"]
 mathjax_path = "mathjax/tex-chtml.js"
 exclude_patterns = ["_build"]
+"""
+
+
+# The browser asks every site for an icon; a 404 there is a console error.
+FAVICON_SVG = """\
+<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 16 16">\
+<rect width="16" height="16" rx="3" fill="#2b5d8a"/>\
+<path d="M3 12V4l5 5 5-5v8" fill="none" stroke="#fff" stroke-width="2"/></svg>
 """
 
 
@@ -408,6 +423,7 @@ def write_sources(
     (src / "index.md").write_text(_index(course, labs, guides))
     (src / "conf.py").write_text(CONF_PY)
     copy_mathjax(src / "_static")
+    (src / "_static" / "favicon.svg").write_text(FAVICON_SVG)
     return course + labs + guides
 
 
@@ -453,9 +469,8 @@ def _parse(page: Path) -> _Links:
 
 def site_pages(html_dir: Path) -> list[Path]:
     """The built site's HTML pages (not the theme's templates under _static/)."""
-    return sorted(
-        page for page in html_dir.rglob("*.html") if "_static" not in page.relative_to(html_dir).parts
-    )
+    pages = html_dir.rglob("*.html")
+    return sorted(page for page in pages if "_static" not in page.relative_to(html_dir).parts)
 
 
 def broken_links(html_dir: Path) -> list[str]:

@@ -26,8 +26,11 @@ from mlkit.site import (
 pytestmark = pytest.mark.timeout(300)
 
 FACTS = MachineFacts(
-    project="/srv/build/mlkit", scratch="/srv/build/mlkit/.scratch", home="/home/alice",
+    project="/srv/build/mlkit",
+    scratch="/srv/build/mlkit/.scratch",
+    home="/home/alice",
     host="buildbox7",
+    tmp="/tmp",
 )
 
 

@@ -1,5 +1,5 @@
-"""Hooks for every collected item, course notebooks included (tests/conftest.py holds the
-fixtures of tests/).
+"""A pytest plugin for every collected item, course notebooks included: tests/conftest.py
+registers it (a conftest's own hooks see only the items under its folder).
 
 - A course notebook that nbval ran with every cell passing is saved as an executed copy
   (mlkit.site.save_executed_copy): the course site publishes those outputs, so CI
@@ -13,7 +13,9 @@ from pathlib import Path
 
 import pytest
 
-COURSE_DIR = Path(__file__).resolve().parent / "course"
+from mlkit.settings import repo_root
+
+COURSE_DIR = repo_root() / "course"
 
 _failed_notebooks: set[Path] = set()
 
