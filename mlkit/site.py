@@ -335,8 +335,10 @@ def _index(course: list[SitePage], labs: list[SitePage], guide: list[SitePage]) 
         *rows,
         "",
     ]
+    parts += ["## For instructors", ""]
+    parts += [f"- [{page.title}](<{page.docname}>)" for page in guide] + [""]
     for caption, pages in (("Course", course), ("Labs", labs), ("Instructors", guide)):
-        parts += ["```{toctree}", f":caption: {caption}", ":maxdepth: 1", ""]
+        parts += ["```{toctree}", f":caption: {caption}", ":maxdepth: 1", ":hidden:", ""]
         parts += [page.docname for page in pages] + ["```", ""]
     return "\n".join(parts)
 
@@ -406,7 +408,8 @@ def write_sources(
     for source in sorted(labs_dir.glob("[0-9][0-9]_*.ipynb")):
         nb = released_lab(nbformat.read(source, as_version=4), source.name)
         nbformat.write(nb, src / "labs" / source.name)
-        title = "Lab " + notebook_title(nb, source.name)
+        title = notebook_title(nb, source.name)
+        title = title if title.startswith("Lab") else f"Lab {title}"
         labs.append(
             SitePage("lab", source.name, title, f"labs/{source.stem}", _minutes(nb, source.name))
         )

@@ -113,6 +113,17 @@ def test_each_page_shows_objectives_and_time_and_the_index_lists_them(small_site
     assert broken_links(small_site.html_dir) == []
 
 
+def test_execute_runs_a_notebook_without_a_current_copy_and_keeps_it(tmp_path):
+    course, executed = tmp_path / "course", tmp_path / "executed"
+    course.mkdir()
+    nbformat.write(_notebook("03 · Sum", "print(sum(range(5)))"), course / "03_sum.ipynb")
+    (tmp_path / "guide.md").write_text("# Guide\n")
+    built = build_site(tmp_path / "out", course, tmp_path, tmp_path / "guide.md", executed, True)
+    assert built.without_outputs == []
+    assert "10" in _page(built, "course/03_sum").split("cell_output")[1]
+    assert current_executed_copy(course / "03_sum.ipynb", executed) is not None
+
+
 def test_machine_paths_are_rewritten_and_container_paths_kept():
     text = (
         "saved /srv/build/mlkit/.scratch/bentos/a.bento and /srv/build/mlkit/course/x.ipynb\n"
