@@ -7,12 +7,13 @@ Sphinx, MyST-NB and the book theme install from PyPI and build offline. Search i
 own (a page and an index the browser reads; no server).
 
 Outputs. Course notebooks are committed without outputs and take minutes to execute, and
-CI executes each of them once already (nbval). The project's conftest.py saves what nbval
-ran as an executed copy, `<scratch>/executed/NN_topic.ipynb`, stamped with the sha256 of
-the source notebook (`save_executed_copy`). The site uses a copy whose stamp matches the
-source as it is now; for any other notebook `build_site(execute=True)` runs it with
-nbclient, and without `execute` the page is published without outputs and the build says
-so (`SiteBuild.without_outputs`). Labs are published as released: no outputs, no solution.
+CI executes each of them once already (nbval). A pytest plugin of the tests
+(tests/support/executed_notebooks.py) saves what nbval ran as an executed copy,
+`<scratch>/executed/NN_topic.ipynb`, stamped with the sha256 of the source notebook
+(`save_executed_copy`). The site uses a copy whose stamp matches the source as it is now;
+for any other notebook `build_site(execute=True)` runs it with nbclient, and without
+`execute` the page is published without outputs and the build says so
+(`SiteBuild.without_outputs`). Labs are published as released: no outputs, no solution.
 
 Hygiene. Outputs are published only once they hold nothing of the machine that ran them:
 the project folder, the scratch folder, the user's home, pytest's and tempfile's
@@ -44,7 +45,7 @@ import nbformat
 from mlkit.course_outline import OutlineError, time_estimate
 from mlkit.errors import MlkitError
 from mlkit.grading.markers import HIDDEN_TESTS, SOLUTION
-from mlkit.settings import repo_root, scratch_dir
+from mlkit.settings import repo_root, scratch_dir, solutions_dir
 
 EXECUTED_STAMP = "source_sha256"
 CELL_TIMEOUT_S = 900
@@ -95,7 +96,8 @@ def source_sha256(path: Path) -> str:
 
 def save_executed_copy(nb: nbformat.NotebookNode, source: Path, folder: Path | None = None) -> Path:
     """Write nb (source executed, outputs in its cells) to folder/<name>, stamped with the
-    source's sha256. Called by the project's conftest.py after nbval ran a course notebook."""
+    source's sha256. tests/support/executed_notebooks.py calls it after nbval ran a course
+    notebook with every cell passing."""
     folder = folder or executed_dir()
     folder.mkdir(parents=True, exist_ok=True)
     copy = nbformat.from_dict(dict(nb))
@@ -129,7 +131,14 @@ def execute_notebook(source: Path, folder: Path | None = None) -> Any:
         kernel_name="python3",
         resources={"metadata": {"path": str(Path(source).parent)}},
     )
-    client.execute()
+    try:
+        client.execute()
+    except Exception as err:  # nbclient's CellExecutionError, a dead kernel, a timeout
+        raise SiteError(
+            f"{Path(source).name} failed while running for the site: {err}\nRun it in "
+            "JupyterLab to see why (`mlkit doctor` checks the machine); the Docker modules "
+            "need MLKIT_BASE_IMAGE and an engine."
+        ) from err
     save_executed_copy(nb, source, folder)
     return nb
 
@@ -315,13 +324,17 @@ def _minutes(nb: Any, name: str) -> int | None:
         return None
 
 
+def _min(minutes: int | None) -> str:
+    return "—" if minutes is None else f"{minutes} min"
+
+
 def _index(course: list[SitePage], labs: list[SitePage], guide: list[SitePage]) -> str:
     lab_by_module = {page.name[:2]: page for page in labs}
     rows = []
     for page in course:
         lab = lab_by_module.get(page.name[:2])
-        lab_cell = f"[{lab.title}](<{lab.docname}>) · {lab.minutes} min" if lab else "—"
-        rows.append(f"| [{page.title}](<{page.docname}>) | {page.minutes} min | {lab_cell} |")
+        lab_cell = f"[{lab.title}](<{lab.docname}>) · {_min(lab.minutes)}" if lab else "—"
+        rows.append(f"| [{page.title}](<{page.docname}>) | {_min(page.minutes)} | {lab_cell} |")
     parts = [
         "# mlkit: take a scikit-learn model to production",
         "",
@@ -379,8 +392,8 @@ def write_sources(
         shutil.rmtree(src)
     for part in ("course", "labs", "instructors"):
         (src / part).mkdir(parents=True)
-    solutions = (repo_root() / "solutions").resolve()
-    if labs_dir.resolve() == solutions:
+    solutions = {(repo_root() / "solutions").resolve(), solutions_dir().resolve()}
+    if labs_dir.resolve() in solutions:
         raise SiteError(f"labs_dir is {labs_dir}: the site publishes labs/, never solutions/")
     course: list[SitePage] = []
     for source in sorted(course_dir.glob("[0-9][0-9]_*.ipynb")):

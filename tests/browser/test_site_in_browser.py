@@ -33,6 +33,8 @@ pytestmark = [pytest.mark.browser, pytest.mark.site, pytest.mark.slow, pytest.ma
 # A word the course uses (module 06); the search must list that module's page.
 SEARCH_WORD = "Alertmanager"
 SEARCH_PAGE = "course/06_monitoring.html"
+# Course notebooks with formulas ($...$) in their text.
+FORMULAS = {"07_experiments.ipynb"}
 
 
 @pytest.fixture(scope="module")
@@ -161,6 +163,8 @@ def test_module_pages_show_objectives_code_cells_and_plots(chromium_page, site, 
         main = chromium_page.locator("main")
         assert main.get_by_text("Learning objectives.").count() == 1, page.name
         assert main.get_by_text(re.compile(r"About \d+ min")).count() >= 1, page.name
+        if page.name in FORMULAS:  # typeset by the site's own MathJax
+            chromium_page.locator("mjx-container").first.wait_for()
         code = chromium_page.locator("div.cell div.cell_input div.highlight pre")
         assert code.count() > 0 and code.first.is_visible(), page.name
         outputs = chromium_page.locator("div.cell div.cell_output")
