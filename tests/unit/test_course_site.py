@@ -207,3 +207,27 @@ def test_a_broken_internal_link_or_a_load_from_another_host_is_found(tmp_path):
         "course/b.html: a.html#nowhere (no such anchor)",
         "course/b.html: https://cdn.example/x.js (loads from another host)",
     ]
+
+
+def test_the_command_names_pages_without_outputs_and_reports_a_refusal(monkeypatch, tmp_path):
+    from typer.testing import CliRunner
+
+    from mlkit import site
+    from mlkit.cli import app
+
+    built = site.SiteBuild(
+        tmp_path, [site.SitePage("course", "04_x.ipynb", "04 · X", "course/04_x", 9, False)]
+    )
+    monkeypatch.setattr(site, "build_site", lambda out, execute: built)
+    result = CliRunner().invoke(app, ["site", "--out", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    assert "published without outputs" in result.output and "04_x.ipynb" in result.output
+    assert f"wrote 1 pages: {tmp_path / 'index.html'}" in result.output
+
+    def refuse(out, execute):
+        raise site.SiteError("08_x.ipynb, code cell 3: an output holds a private key")
+
+    monkeypatch.setattr(site, "build_site", refuse)
+    result = CliRunner().invoke(app, ["site"])
+    assert result.exit_code == 1
+    assert "mlkit site: 08_x.ipynb, code cell 3: an output holds a private key" in result.output
