@@ -122,23 +122,29 @@ def current_executed_copy(source: Path, folder: Path | None = None) -> Any:
 def execute_notebook(source: Path, folder: Path | None = None) -> Any:
     """Run source top to bottom with nbclient in its own folder, save the executed copy
     and return it. The Docker modules need MLKIT_BASE_IMAGE and an engine."""
+    from jupyter_client.manager import KernelManager
     from nbclient import NotebookClient
 
     nb = nbformat.read(source, as_version=4)
-    client = NotebookClient(
-        nb,
-        timeout=CELL_TIMEOUT_S,
-        kernel_name="python3",
-        resources={"metadata": {"path": str(Path(source).parent)}},
-    )
-    try:
-        client.execute()
-    except Exception as err:  # nbclient's CellExecutionError, a dead kernel, a timeout
-        raise SiteError(
-            f"{Path(source).name} failed while running for the site: {err}\nRun it in "
-            "JupyterLab to see why (`mlkit doctor` checks the machine); the Docker modules "
-            "need MLKIT_BASE_IMAGE and an engine."
-        ) from err
+    with tempfile.TemporaryDirectory(prefix="mlkit-site-kernel-") as sockets:
+        # Unix sockets in a private folder, not TCP ports: the kernel answers only here.
+        manager = KernelManager(
+            kernel_name="python3", transport="ipc", ip=str(Path(sockets) / "kernel")
+        )
+        client = NotebookClient(
+            nb,
+            km=manager,
+            timeout=CELL_TIMEOUT_S,
+            resources={"metadata": {"path": str(Path(source).parent)}},
+        )
+        try:
+            client.execute()
+        except Exception as err:  # nbclient's CellExecutionError, a dead kernel, a timeout
+            raise SiteError(
+                f"{Path(source).name} failed while running for the site: {err}\nRun it in "
+                "JupyterLab to see why (`mlkit doctor` checks the machine); the Docker "
+                "modules need MLKIT_BASE_IMAGE and an engine."
+            ) from err
     save_executed_copy(nb, source, folder)
     return nb
 

@@ -124,6 +124,16 @@ def test_execute_runs_a_notebook_without_a_current_copy_and_keeps_it(tmp_path):
     assert current_executed_copy(course / "03_sum.ipynb", executed) is not None
 
 
+def test_a_notebook_that_fails_under_execute_is_named(tmp_path):
+    course = tmp_path / "course"
+    course.mkdir()
+    nbformat.write(_notebook("04 · Boom", "1 / 0"), course / "04_boom.ipynb")
+    (tmp_path / "guide.md").write_text("# Guide\n")
+    with pytest.raises(SiteError, match=r"(?s)04_boom.ipynb failed while running.*ZeroDivision"):
+        build_site(tmp_path / "out", course, tmp_path, tmp_path / "guide.md", tmp_path, True)
+    assert not (tmp_path / "04_boom.ipynb").exists()
+
+
 def test_machine_paths_are_rewritten_and_container_paths_kept():
     text = (
         "saved /srv/build/mlkit/.scratch/bentos/a.bento and /srv/build/mlkit/course/x.ipynb\n"
