@@ -145,6 +145,9 @@ def execute_notebook(source: Path, folder: Path | None = None) -> Any:
                 "JupyterLab to see why (`mlkit doctor` checks the machine); the Docker "
                 "modules need MLKIT_BASE_IMAGE and an engine."
             ) from err
+        finally:  # nbclient stops only a kernel whose manager it made itself
+            if manager.has_kernel:
+                manager.shutdown_kernel(now=True)
     save_executed_copy(nb, source, folder)
     return nb
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import nbformat
+import psutil
 import pytest
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook, new_output
 
@@ -122,6 +123,9 @@ def test_execute_runs_a_notebook_without_a_current_copy_and_keeps_it(tmp_path):
     assert built.without_outputs == []
     assert "10" in _page(built, "course/03_sum").split("cell_output")[1]
     assert current_executed_copy(course / "03_sum.ipynb", executed) is not None
+    children = psutil.Process().children(recursive=True)
+    kernels = [p for p in children if "ipykernel_launcher" in " ".join(p.cmdline())]
+    assert kernels == [], "the kernel that ran the notebook was left running"
 
 
 def test_a_notebook_that_fails_under_execute_is_named(tmp_path):
