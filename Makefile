@@ -3,6 +3,8 @@
 #   make test   set everything up and run the whole test suite (and the grading benchmark)
 #   make hub-tools  JupyterHub's proxy for a class hub (npm ci; `make test` runs it too)
 #   make hub    a class hub on 127.0.0.1:$(HUB_PORT) (docs/class-hub.md): HUB_INSTRUCTOR=name
+#   make site   the course as a static site in .scratch/site/html (mlkit/site.py); course
+#               pages carry the outputs `make test` saved, or SITE_ARGS=--execute runs them
 #   make bench  the five benchmarks at full size (grading, serving, drift, cache, exchange)
 # CI runs `bash .ci/run`, which installs the system packages (Docker, debootstrap,
 # Chromium, Redis, PostgreSQL, Prometheus, Alertmanager), starts the Docker engine, builds
@@ -23,7 +25,7 @@ STAMP := $(VENV)/.mlkit-installed-$(subst $(COMMA),-,$(EXTRAS))
 HUB_PORT ?= 8000
 HUB_INSTRUCTOR ?= instructor
 
-.PHONY: setup hub-tools hub lab test lint assign bench clean-scratch
+.PHONY: setup hub-tools hub lab test lint assign bench clean-scratch site
 
 setup: $(STAMP)
 
@@ -35,8 +37,9 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m ipykernel install --sys-prefix --name python3 --display-name "Python 3 (mlkit)"
 	touch $(STAMP)
 
-# JupyterHub's proxy for a class hub (mlkit/hub): configurable-http-proxy, pinned in
-# package.json and package-lock.json, installed into node_modules/ (needs Node.js >= 20).
+# JupyterHub's proxy for a class hub (mlkit/hub): configurable-http-proxy, and MathJax for
+# the course site, pinned in package.json and package-lock.json, installed into
+# node_modules/ (needs Node.js >= 20).
 NODE_TOOLS := node_modules/.package-lock.json
 
 hub-tools: $(NODE_TOOLS)
@@ -57,6 +60,13 @@ lab: setup
 	JUPYTER_CONFIG_PATH='$(CURDIR)/jupyter-config' $(BIN)/python -m jupyterlab \
 		'--ServerApp.root_dir=$(CURDIR)' --ip=127.0.0.1 --no-browser $(ROOT_FLAG) \
 		--port=$(LAB_PORT) --ServerApp.port_retries=0
+
+SITE_ARGS ?=
+
+# The course site: course notebooks with their outputs, labs as released, the instructor
+# guide; Sphinx's search. Open .scratch/site/html/index.html.
+site: setup hub-tools
+	$(BIN)/mlkit site $(SITE_ARGS)
 
 lint: setup
 	$(BIN)/ruff check mlkit tests bench

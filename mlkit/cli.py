@@ -1,4 +1,4 @@
-"""The `mlkit` command line: `doctor`, `assign`, `grade`, `cluster` (certs, check, local,
+"""The `mlkit` command line: `doctor`, `assign`, `grade`, `site`, `cluster` (certs, check, local,
 slurm, k8s), `manifests`, `serve`, `registry` (train, gate, champion, serve, export, scan),
 and a class on JupyterHub: `hub-config`, `exchange` and the calls to it (`release`, `fetch`,
 `submit`, `submissions`, `collect`, `return-feedback`, `feedback`)."""
@@ -440,6 +440,34 @@ def cluster_k8s(
         f"  kubectl -n {namespace} port-forward service/{name}-scheduler 8786:8786\n"
         "  mlkit cluster check tls://127.0.0.1:8786 --certs CERTS"
     )
+
+
+@app.command(cls=PlainHelpCommand)
+def site(
+    out: str = typer.Option("", help="Folder to build into (default <scratch>/site)."),
+    execute: bool = typer.Option(
+        False,
+        "--execute",
+        help="Run every course notebook that has no current executed copy (minutes; the "
+        "Docker modules need MLKIT_BASE_IMAGE and an engine).",
+    ),
+) -> None:
+    """Build the course site: course notebooks with outputs, labs, the instructor guide."""
+    from mlkit.site import build_site
+
+    try:
+        built = build_site(Path(out) if out else None, execute=execute)
+    except MlkitError as err:
+        typer.echo(f"mlkit site: {err}", err=True)
+        raise typer.Exit(1) from None
+    if built.without_outputs:
+        typer.echo(
+            "mlkit site: published without outputs (no executed copy matches the notebook; "
+            "`mlkit site --execute` runs them, or `make test` saves them): "
+            + ", ".join(built.without_outputs),
+            err=True,
+        )
+    typer.echo(f"wrote {len(built.pages)} pages: {built.html_dir / 'index.html'}")
 
 
 @app.command(cls=PlainHelpCommand)

@@ -11,6 +11,15 @@ from typing import NoReturn
 import pytest
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    """Register support/executed_notebooks.py for every item: it saves the course notebooks
+    nbval ran for the course site and runs the `site` tests after them."""
+    from support import executed_notebooks
+
+    if not config.pluginmanager.is_registered(executed_notebooks):
+        config.pluginmanager.register(executed_notebooks, "mlkit-executed-notebooks")
+
+
 def in_ci() -> bool:
     """True when env CI is "true" or "1" (CI sets it; a missing tool is then a failure)."""
     return os.environ.get("CI", "").strip().lower() in {"true", "1"}
