@@ -305,8 +305,10 @@ def screenshot_on_failure(hub: ClassHub, who: Learner) -> Iterator[None]:
         shot = hub.folder / f"{who.name}.png"
         with contextlib.suppress(Exception):
             who.page.screenshot(path=shot)
-        pytest.fail(f"{who.name}: {type(exc).__name__}: {exc}\nscreenshot: {shot}\n"
-                    f"hub log:\n{hub.process.log_tail(30)}")
+        pytest.fail(
+            f"{who.name}: {type(exc).__name__}: {exc}\nscreenshot: {shot}\n"
+            f"hub log:\n{hub.process.log_tail(30)}"
+        )
 
 
 def fill_from_solution(released: nbformat.NotebookNode) -> nbformat.NotebookNode:
@@ -479,6 +481,8 @@ def test_a_learner_never_sees_another_learners_server(hub, class_in_browser):
     for url in (f"{hub.settings.url}/user/bob/api/contents", f"{direct}/api/contents"):
         answer = page.request.get(url, headers=xsrf_headers(alice))
         assert answer.status == 403, (url, answer.status, answer.text()[:300])
+    # the same address answers bob's own session: what refused alice was her identity
+    assert bob.page.request.get(f"{hub.settings.url}/user/bob/api/contents").status == 200
     # the exchange takes hub tokens, not the browser's cookies: nothing of bob's for alice
     answer = page.request.get(f"{hub.settings.exchange_url}api/labs/01/feedback/bob")
     assert answer.status == 401, answer.text()
@@ -522,3 +526,24 @@ def test_an_expired_token_is_refused(hub, class_in_browser):
     assert answer.status_code == 401, answer.text
     listed = hub.hub_call("GET", "users/bob/tokens").json()["api_tokens"]
     assert "short-lived" not in [t["note"] for t in listed]
+
+
+def test_after_a_hub_restart_a_learner_finds_her_work(hub, class_in_browser):
+    alice = class_in_browser["alice"]
+    note = f"kept across a restart {secrets.token_hex(4)}"
+    put = alice.page.request.put(
+        f"{alice.server(hub)}/api/contents/note.txt",
+        data=json.dumps({"type": "file", "format": "text", "content": note}),
+        headers={**xsrf_headers(alice), "Content-Type": "application/json"},
+    )
+    assert put.status in (200, 201), put.text()
+    before = hub.process.family_pids()
+    hub.process.stop(grace=60)  # the hub stops every learner's server: containers removed
+    assert not [p for p in before if psutil.pid_exists(p)]
+    assert ours(hub.prefix)[0] == []
+    hub.process = start_hub(hub.settings, admin_service(hub.admin))
+    # still logged in (the hub's cookie); her server starts again on her own volume
+    alice.page.goto(f"{hub.settings.url}/hub/spawn")
+    wait_for_lab(hub, alice)
+    assert wait_for_file(hub, alice, "note.txt").decode() == note
+    assert ours(hub.prefix)[0] == [hub.container("alice")]
