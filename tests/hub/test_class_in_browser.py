@@ -134,13 +134,13 @@ def hub(tmp_path_factory) -> Iterator[ClassHub]:
         learners=LearnerServers(image, mem_limit="1G", cpu_limit=1.0, prefix=prefix),
     )
     admin = secrets.token_hex(32)
-    process = start_hub(settings, admin_service(admin))
+    class_hub = ClassHub(settings, start_hub(settings, admin_service(admin)), admin, prefix, folder)
     family: set[int] = set()
     try:
-        yield ClassHub(settings, process, admin, prefix, folder)
+        yield class_hub
     finally:
-        family = process.family_pids()
-        process.stop(grace=60)  # the hub stops each learner's server first
+        family = class_hub.process.family_pids()  # the process a restart started, if any
+        class_hub.process.stop(grace=60)  # the hub stops each learner's server first
         volumes = ours(prefix)[1]
         if volumes:
             docker("volume", "rm", *volumes)
