@@ -17,7 +17,9 @@ kit's commands; alice reads hers in the browser with full marks, bob his with no
 Then what must be refused: alice's browser session at bob's server (through the proxy and
 straight to its port) and his files and feedback; alice's server token, stolen, used on
 bob's server and feedback, and to upload an oversize and a non-notebook body; an expired
-token. At the end every container, volume and process is gone.
+token. A hub restart keeps alice logged in and her home. At the end every container,
+volume and process of the hub is gone. The exchange killed mid-submit is tested at API
+level (tests/hub/test_hub_exchange.py, on SQLite and PostgreSQL).
 """
 
 from __future__ import annotations
