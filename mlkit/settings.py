@@ -12,6 +12,7 @@ from pathlib import Path
 QUICK_ENV = "MLKIT_QUICK"
 SCRATCH_ENV = "MLKIT_SCRATCH"
 SOLUTIONS_ENV = "MLKIT_SOLUTIONS"
+GRADING_ENV = "MLKIT_GRADING"  # set in the kernel of a notebook the grader runs
 
 
 def repo_root() -> Path:
@@ -34,6 +35,11 @@ def quick_mode() -> bool:
     CI sets it; learners get the full-size runs. Every code path still runs.
     """
     return os.environ.get(QUICK_ENV, "").strip().lower() in {"1", "true", "yes", "on"}
+
+
+def in_grader() -> bool:
+    """True in a notebook that the grader runs (`MLKIT_GRADING` set by its sandbox)."""
+    return os.environ.get(GRADING_ENV) == "1"
 
 
 def default_scratch() -> Path:

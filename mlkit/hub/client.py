@@ -22,6 +22,7 @@ import httpx
 from mlkit.errors import MlkitError
 from mlkit.grading.atomic import write_atomic
 from mlkit.grading.names import file_stem
+from mlkit.settings import in_grader
 
 URL_ENV = "MLKIT_EXCHANGE_URL"
 TOKEN_ENV = "JUPYTERHUB_API_TOKEN"  # noqa: S105 (the name of the variable, not a token)
@@ -189,7 +190,12 @@ def submit(path: str | os.PathLike[str] | None = None) -> dict[str, Any]:
     """Submit a lab notebook to the class exchange and print the receipt (module 00).
 
     Without a path, the notebook this kernel runs (JupyterLab names it in `JPY_SESSION_NAME`).
+    In a notebook the grader runs (a lab whose last cell submits it), it sends nothing and
+    returns an empty dict.
     """
+    if in_grader():
+        print("mlkit.submit(): not sent, the grader is running this notebook")
+        return {}
     if path is None:
         session = os.environ.get("JPY_SESSION_NAME", "")
         if not session.endswith(".ipynb"):

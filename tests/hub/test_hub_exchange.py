@@ -25,6 +25,7 @@ import nbformat
 import psutil
 import pytest
 from conftest import skip_or_fail
+from support.class_hub import admin_service
 
 from mlkit._runtime.net import free_port, wait_for_http
 from mlkit._runtime.process import LoggedProcess
@@ -105,15 +106,6 @@ def start_class_hub(folder: Path, db_url: str | None = None) -> ClassHub:
     except BaseException:
         process.stop()
         raise
-
-
-def admin_service(token: str) -> str:
-    """Hub config lines for a test-only service that manages users, tokens and groups."""
-    return (
-        f"c.JupyterHub.services.append({{'name': 'test-admin', 'api_token': {token!r}}})\n"
-        "c.JupyterHub.load_roles.append({'name': 'test-admin', 'services': ['test-admin'],"
-        " 'scopes': ['admin:users', 'tokens', 'groups']})\n"
-    )
 
 
 @pytest.fixture(scope="module")

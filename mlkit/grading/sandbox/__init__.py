@@ -21,7 +21,7 @@ from typing import ClassVar
 
 from mlkit.grading.exceptions import SandboxUnavailableError
 from mlkit.grading.limits import GradingLimits
-from mlkit.settings import QUICK_ENV, quick_mode
+from mlkit.settings import GRADING_ENV, QUICK_ENV, quick_mode
 
 SANDBOX_KINDS = ("process", "docker")
 
@@ -155,6 +155,7 @@ class Sandbox(ABC):
             "MPLCONFIGDIR": f"{work}/.config/matplotlib",
             "IPYTHONDIR": f"{work}/.ipython",
             "MLKIT_SCRATCH": f"{work}/.scratch",
+            GRADING_ENV: "1",  # mlkit.submit() in the notebook sends nothing
             "BENTOML_HOME": f"{work}/.scratch/bentoml",
             "PYTHONDONTWRITEBYTECODE": "1",
             "PYDEVD_DISABLE_FILE_VALIDATION": "1",
