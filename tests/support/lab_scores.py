@@ -127,7 +127,12 @@ def check_lab_grades(case: LabCase, tmp_path: Path) -> None:
     assert not any(lost.values()), lost
     assert {q: points["blank"][q] for q in auto} == dict.fromkeys(auto, 0)
     expected = {**auto, **case.half_right_points}
-    assert {q: points["half_right"][q] for q in auto} == expected
     questions = learners["half_right"]["questions"]
+    wrong = {
+        q: f"{points['half_right'][q]} points, expected {expected[q]}: {questions[q]['message']}"
+        for q in auto
+        if points["half_right"][q] != expected[q]
+    }
+    assert not wrong, wrong
     for question, text in case.feedback.items():
         assert text in questions[question]["message"], (question, questions[question]["message"])
