@@ -5,8 +5,8 @@ from __future__ import annotations
 import os
 import shutil
 from collections import defaultdict
-from collections.abc import Iterator
-from typing import NoReturn
+from collections.abc import Callable, Iterator
+from typing import Any, NoReturn
 
 import pytest
 
@@ -83,9 +83,9 @@ CHROMIUM_FLAGS = [
 ]
 
 
-@pytest.fixture
-def chromium_page(tmp_path) -> Iterator:
-    """A Playwright page in headless system Chromium with a fresh profile under tmp_path."""
+def playwright_and_chromium() -> tuple[Callable[[], Any], str]:
+    """Playwright's `sync_playwright` and the system Chromium's path; skips (fails in CI)
+    naming the package when either is missing."""
     try:
         from playwright.sync_api import sync_playwright
     except ImportError:
@@ -93,6 +93,13 @@ def chromium_page(tmp_path) -> Iterator:
     chromium = shutil.which("chromium")
     if chromium is None:
         skip_or_fail("needs Chromium: install Debian's `chromium` package")
+    return sync_playwright, chromium
+
+
+@pytest.fixture
+def chromium_page(tmp_path) -> Iterator:
+    """A Playwright page in headless system Chromium with a fresh profile under tmp_path."""
+    sync_playwright, chromium = playwright_and_chromium()
     with sync_playwright() as playwright:
         context = playwright.chromium.launch_persistent_context(
             tmp_path / "chromium-profile",

@@ -14,7 +14,6 @@ import json
 import re
 import shutil
 import sys
-import time
 import urllib.request
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -22,7 +21,7 @@ from urllib.parse import urlsplit
 import nbformat
 import psutil
 import pytest
-from support.jupyterlab import RunningLab, start_jupyterlab
+from support.jupyterlab import RunningLab, start_jupyterlab, wait_for_idle_kernel
 
 from mlkit.settings import repo_root
 
@@ -39,7 +38,6 @@ RUN_TIMEOUT_MS = 120_000
 LAB_SETTINGS = {"@jupyterlab/notebook-extension:tracker": {"windowingMode": "none"}}
 # The status bar says "<kernel> | Idle" only once the kernel is connected and idle (the
 # toolbar's execution indicator says idle before the kernel has even connected).
-IDLE_KERNEL = re.compile(r"\| Idle$")
 STDERR = '.jp-OutputArea-output[data-mime-type="application/vnd.jupyter.stderr"]'
 # The last line of any traceback: "ZeroDivisionError: division by zero", "SyntaxError: ...".
 ENAME = re.compile(r"^\w+(Error|Exception|Exit|Interrupt)\b", re.MULTILINE)
@@ -57,20 +55,6 @@ def _explain_failure(page, lab: RunningLab, screenshot):
             f"{type(exc).__name__}: {exc}\n\nscreenshot: {screenshot}\n"
             f"JupyterLab log ({lab.log_path}), last lines:\n{lab.log_tail()}"
         )
-
-
-def _wait_for_idle_kernel(page, timeout_ms: float) -> None:
-    """Wait until the notebook's kernel is idle, accepting dialogs such as Select Kernel."""
-    deadline = time.monotonic() + timeout_ms / 1000
-    dialog = page.locator(".jp-Dialog")
-    idle = page.locator(".jp-StatusBar-TextItem", has_text=IDLE_KERNEL)
-    while True:
-        left_ms = max(1.0, (deadline - time.monotonic()) * 1000)
-        dialog.or_(idle).first.wait_for(timeout=left_ms)
-        if dialog.count() == 0:
-            return
-        dialog.locator(".jp-mod-accept").first.click()
-        dialog.first.wait_for(state="detached", timeout=left_ms)
 
 
 def _menu(page, menu: str, item: str) -> None:
@@ -153,7 +137,7 @@ def test_a_lab_opens_from_the_file_browser_and_solutions_are_not_listed(
             _file_item(page, "labs").dblclick()
             _file_item(page, Path(LAB).name).dblclick()
             page.locator(".lm-TabBar-tab.lm-mod-current", has_text=Path(LAB).name).wait_for()
-            _wait_for_idle_kernel(page, timeout_ms=60_000)
+            wait_for_idle_kernel(page, timeout_ms=60_000)
             notebook = page.locator(".jp-NotebookPanel:not(.lm-mod-hidden)")
             notebook.get_by_role("heading", name=LAB_TITLE).wait_for()
             page.screenshot(path=screenshot)
@@ -174,14 +158,14 @@ def test_welcome_notebook_runs_in_jupyterlab(tmp_path, chromium_page, record_pro
                 f"the python3 kernel runs {kernel_python!r}, not the venv's {sys.executable}"
             )
             page.goto(lab.page_url(f"lab/tree/{NOTEBOOK}"))
-            _wait_for_idle_kernel(page, timeout_ms=60_000)
+            wait_for_idle_kernel(page, timeout_ms=60_000)
             _menu(page, "Run", "Run All Cells")
 
             summary = page.locator(".jp-OutputArea-output", has_text=SUMMARY).first
             summary.wait_for(timeout=RUN_TIMEOUT_MS)
             running = page.locator(".jp-InputArea-prompt", has_text="[*]")
             running.last.wait_for(state="detached", timeout=RUN_TIMEOUT_MS)
-            _wait_for_idle_kernel(page, timeout_ms=RUN_TIMEOUT_MS)
+            wait_for_idle_kernel(page, timeout_ms=RUN_TIMEOUT_MS)
 
             tracebacks = [
                 text

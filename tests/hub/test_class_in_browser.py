@@ -30,7 +30,6 @@ import json
 import os
 import re
 import secrets
-import shutil
 import subprocess
 import sys
 import time
@@ -43,14 +42,14 @@ import httpx
 import nbformat
 import psutil
 import pytest
-from conftest import CHROMIUM_FLAGS, skip_or_fail
-from support.class_hub import admin_service
+from conftest import CHROMIUM_FLAGS, playwright_and_chromium, skip_or_fail
+from support.class_hub import admin_service, hub_settings
+from support.jupyterlab import wait_for_idle_kernel
 from support.lab_scores import answer_cell
 
 from mlkit._runtime.docker import docker, docker_problem
-from mlkit._runtime.net import free_port
 from mlkit._runtime.process import LoggedProcess
-from mlkit.hub.config import HubSettings, LearnerServers, proxy_command
+from mlkit.hub.config import HubSettings, LearnerServers
 from mlkit.hub.image import learner_image
 from mlkit.hub.running import start_hub
 from mlkit.settings import repo_root
@@ -119,20 +118,13 @@ def ours(hub_prefix: str) -> tuple[list[str], list[str]]:
 
 @pytest.fixture(scope="module")
 def hub(tmp_path_factory) -> Iterator[ClassHub]:
-    if not proxy_command().exists():
-        skip_or_fail(f"needs configurable-http-proxy at {proxy_command()}: run `npm ci`")
     if problem := docker_problem():
         skip_or_fail(f"needs a Docker engine for the learners' containers: {problem}")
     image = learner_image(packages=SERVER_PACKAGES)
     folder = tmp_path_factory.mktemp("class-hub")
     prefix = f"mlkit-test-{secrets.token_hex(3)}"
-    settings = HubSettings(
-        folder=folder,
-        port=free_port(),
-        hub_port=free_port(),
-        proxy_api_port=free_port(),
-        exchange_port=free_port(),
-        instructors=["ines"],
+    settings = hub_settings(
+        folder,
         max_notebook_bytes=LIMIT,
         learners=LearnerServers(image, mem_limit="1G", cpu_limit=1.0, prefix=prefix),
     )
@@ -156,13 +148,7 @@ def hub(tmp_path_factory) -> Iterator[ClassHub]:
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator:
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError:
-        skip_or_fail("needs Playwright's Python package: `pip install -e '.[dev]'`")
-    chromium = shutil.which("chromium")
-    if chromium is None:
-        skip_or_fail("needs Chromium: install Debian's `chromium` package")
+    sync_playwright, chromium = playwright_and_chromium()
     with sync_playwright() as playwright:
         launched = playwright.chromium.launch(
             executable_path=chromium, headless=True, args=CHROMIUM_FLAGS
@@ -256,20 +242,6 @@ def wait_for_file(hub: ClassHub, who: Learner, name: str, timeout: float = 60) -
             return answer.body()
         assert time.monotonic() < deadline, f"{name} not in {who.name}'s home: {answer.status}"
         time.sleep(1)
-
-
-def wait_for_idle_kernel(page, timeout_ms: float = 120_000) -> None:
-    """Wait until the notebook's kernel is idle, accepting dialogs such as Select Kernel."""
-    deadline = time.monotonic() + timeout_ms / 1000
-    dialog = page.locator(".jp-Dialog")
-    idle = page.locator(".jp-StatusBar-TextItem", has_text=re.compile(r"\| Idle$"))
-    while True:
-        left_ms = max(1.0, (deadline - time.monotonic()) * 1000)
-        dialog.or_(idle).first.wait_for(timeout=left_ms)
-        if dialog.count() == 0:
-            return
-        dialog.locator(".jp-mod-accept").first.click()
-        dialog.first.wait_for(state="detached", timeout=left_ms)
 
 
 def submit_from_the_notebook(hub: ClassHub, who: Learner, cells: int) -> str:

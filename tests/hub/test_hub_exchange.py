@@ -24,14 +24,13 @@ import httpx
 import nbformat
 import psutil
 import pytest
-from conftest import skip_or_fail
-from support.class_hub import admin_service
+from support.class_hub import admin_service, hub_settings
 
-from mlkit._runtime.net import free_port, wait_for_http
+from mlkit._runtime.net import wait_for_http
 from mlkit._runtime.process import LoggedProcess
 from mlkit.grading.grader import grade
 from mlkit.hub.client import Exchange, ExchangeError
-from mlkit.hub.config import HubSettings, proxy_command
+from mlkit.hub.config import HubSettings
 from mlkit.hub.running import start_hub
 from mlkit.hub.store import ExchangeStore
 from mlkit.settings import repo_root
@@ -81,15 +80,8 @@ class ClassHub:
 def start_class_hub(folder: Path, db_url: str | None = None) -> ClassHub:
     """A hub in folder (the exchange's rows in db_url, or SQLite) with alice, bob and ines;
     the caller stops `.process`."""
-    if not proxy_command().exists():
-        skip_or_fail(f"needs configurable-http-proxy at {proxy_command()}: run `npm ci`")
-    settings = HubSettings(
-        folder=folder,
-        port=free_port(),
-        hub_port=free_port(),
-        proxy_api_port=free_port(),
-        exchange_port=free_port(),
-        instructors=["ines"],
+    settings = hub_settings(
+        folder,
         authenticator="null",  # no logins: tokens are made by the admin service below
         max_notebook_bytes=LIMIT,
         exchange_db_url=db_url,

@@ -19,12 +19,14 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import secrets
 import shutil
 import signal
 import subprocess
 import sys
 import tempfile
+import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
@@ -227,3 +229,21 @@ def start_jupyterlab(
         _stop(lab)
         if own_home:
             shutil.rmtree(home_path, ignore_errors=True)
+
+
+IDLE_KERNEL = re.compile(r"\| Idle$")
+
+
+def wait_for_idle_kernel(page, timeout_ms: float = 120_000) -> None:
+    """Wait until the JupyterLab page's kernel is idle (its status bar), accepting dialogs
+    such as Select Kernel on the way."""
+    deadline = time.monotonic() + timeout_ms / 1000
+    dialog = page.locator(".jp-Dialog")
+    idle = page.locator(".jp-StatusBar-TextItem", has_text=IDLE_KERNEL)
+    while True:
+        left_ms = max(1.0, (deadline - time.monotonic()) * 1000)
+        dialog.or_(idle).first.wait_for(timeout=left_ms)
+        if dialog.count() == 0:
+            return
+        dialog.locator(".jp-mod-accept").first.click()
+        dialog.first.wait_for(state="detached", timeout=left_ms)
