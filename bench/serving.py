@@ -50,11 +50,14 @@ In a latency histogram the stall is a spike just above 40 ms that does not move 
 load (module 05 shows it).
 
 The same care for the WSGI rows: Gunicorn sets TCP_NODELAY on its listening socket for
-every worker class (sync, gthread), and neither Gunicorn nor uWSGI (`--http11-socket`)
-shows the stall: one small request at a time on a kept-alive connection takes about 1 ms
-with either, and their p50 under load stays far below 40 ms. Gunicorn's sync worker
-closes the connection after every answer (no keep-alive), so its row pays a TCP
-handshake per request, as it would behind no proxy. `serve_wsgi_in_background` starts
+every worker class (sync, gthread), and neither Gunicorn nor uWSGI shows the stall: their
+p50 under load stays far below 40 ms. Gunicorn's sync worker and uWSGI (`--http-socket`
+with `Connection: close`) close the connection after every answer (no keep-alive), so
+their rows pay a TCP handshake per request, as they would behind no proxy. uWSGI's
+keep-alive socket (`--http11-socket`) is not used: each worker stays with one client's
+connection, so with 16 users and 2 workers two users got every answer and the other 14
+waited until the run ended, requests Locust never counts (a p50 of 4 ms at 413
+requests/s, where Little's law says 16 / 413 = 39 ms). `serve_wsgi_in_background` starts
 uWSGI with `--die-on-term` (without it SIGTERM reloads the workers instead of stopping them).
 
 Then it prints the replicas table of `bench/replicas.py` (1, 2, 3 replicas behind HAProxy,

@@ -397,10 +397,12 @@ def serve_wsgi_in_background(
     discard unread is answered `Connection: close` (Gunicorn drops an app's own `Connection`
     header; without this it would announce keep-alive and then close, and the client's next
     request on that connection would get no answer); uWSGI (`pyuwsgi` from PyPI) serves
-    HTTP with keep-alive in its workers (`--http11-socket`, no router process in front),
-    `--threads` each; it does not skip a request body the app left unread, so an app that
-    refuses a request before reading its body answers `Connection: close` (module 02's
-    Flask app does). Both load the app once,
+    HTTP in its workers (`--http-socket`, no router process in front), `--threads` each,
+    and closes the connection after every answer, saying so (`Connection: close`), as
+    Gunicorn's sync worker does. Its keep-alive socket (`--http11-socket`) would tie each
+    worker thread to one client's connection for as long as that client keeps it open: with
+    more clients than threads, the others wait unanswered (head-of-line blocking), which a
+    load test sees as a few fast clients and requests that never finish. Both load the app once,
     before forking the workers (Gunicorn's `--preload`, uWSGI's default), so the call
     returns once every worker has been forked, and an app that fails to import stops the
     server with its error in the log. Same arguments, errors and clean-up as
@@ -432,7 +434,8 @@ def serve_wsgi_in_background(
             command += ["--graceful-timeout", "5", "--no-control-socket"]
             command += ["--config", f"python:{gunicorn_config.__name__}"]
         else:
-            command = [str(uwsgi), "--http11-socket", f"{LOCALHOST}:{chosen}", "--master"]
+            command = [str(uwsgi), "--http-socket", f"{LOCALHOST}:{chosen}", "--master"]
+            command += ["--add-header", "Connection: close"]
             command += ["--module", f"{path.stem}:{app}", "--chdir", str(path.parent)]
             command += ["--processes", str(workers), "--threads", str(threads)]
             command += ["--need-app", "--die-on-term", "--strict", "--disable-logging"]

@@ -8,6 +8,7 @@ import json
 import socket
 import textwrap
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 
 import bentoml
@@ -301,3 +302,35 @@ def test_a_body_left_unread_is_answered_with_connection_close(tmp_path, server, 
         if server == "gunicorn":
             assert connection_after(running.port, 200_000) == (200, "close")
             assert connection_after(running.port, 1_000) == (200, "keep-alive")
+
+
+@pytest.mark.parametrize(("server", "threads"), [("gunicorn", 1), ("gunicorn", 2), ("uwsgi", 1)])
+def test_every_client_gets_answers_when_clients_outnumber_workers(tmp_path, server, threads):
+    # Six clients that keep their connections open, two workers: a worker that stayed with
+    # one client's connection (uWSGI's --http11-socket) would leave the others unanswered
+    # until that client left, which a load test sees as a few fast clients.
+    (tmp_path / "refusing.py").write_text(REFUSING_APP)
+    with serve_wsgi_in_background(
+        tmp_path / "refusing.py", server=server, workers=2, threads=threads, log_dir=tmp_path
+    ) as running:
+        answered = [0] * 6
+        errors: list[str] = []
+        stop = time.monotonic() + 4
+
+        def client(number: int) -> None:
+            with httpx.Client(base_url=running.url, timeout=30) as session:
+                while time.monotonic() < stop:
+                    try:
+                        assert session.post("/size", json={"n": number}).status_code == 200
+                    except (httpx.HTTPError, AssertionError) as err:
+                        errors.append(f"client {number}: {err!r}")
+                        return
+                    answered[number] += 1
+
+        clients = [threading.Thread(target=client, args=(n,)) for n in range(6)]
+        for thread in clients:
+            thread.start()
+        for thread in clients:
+            thread.join(timeout=60)
+    assert not errors, errors
+    assert min(answered) >= 3, f"answers per client in 4 s: {answered}"
