@@ -48,7 +48,8 @@ def learner_image_tag(base: str | None = None, packages: Sequence[str] = ()) -> 
     `packages` of the pinned packages, when given)."""
     root = repo_root()
     base = base or base_image()
-    digest = hashlib.sha256(f"{base}\0{_image_id(base)}\0{' '.join(packages)}\0".encode())
+    wanted = " ".join(sorted(packages))  # learner_image builds them sorted
+    digest = hashlib.sha256(f"{base}\0{_image_id(base)}\0{wanted}\0".encode())
     files = [root / DOCKERFILE, root / "pyproject.toml", root / "README.md"]
     files += sorted(p for p in (root / "mlkit").rglob("*") if p.is_file() and _shipped(p))
     for path in files:

@@ -15,7 +15,6 @@ import errno
 import functools
 import http.server
 import re
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import urldefrag, urljoin, urlsplit
@@ -26,6 +25,7 @@ import pytest
 from conftest import in_ci
 
 from mlkit._runtime.net import LOCALHOST, free_port
+from mlkit._runtime.process import ServerThread
 from mlkit.settings import repo_root
 from mlkit.site import SiteBuild, build_site, site_pages
 
@@ -67,14 +67,11 @@ def site_url(site) -> Iterator[str]:
                 raise
     else:
         pytest.fail("no free port on 127.0.0.1 for the site after 5 tries")
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
+    serving = ServerThread(server)
     try:
         yield f"http://{LOCALHOST}:{server.server_address[1]}/"
     finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=10)
+        serving.stop()
 
 
 @contextlib.contextmanager
